@@ -1,0 +1,27 @@
+# Two commands do all set-up on a fresh machine:  `make run`  and  `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test bench screenshot clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[torch,test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/norm-explorer
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m kernels.bench
+	QT_QPA_PLATFORM=offscreen $(PY) -m explorer.bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

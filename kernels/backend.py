@@ -1,0 +1,333 @@
+"""Array backends: the few operations the kernels need, on NumPy or on torch (any device).
+
+Every formula in `kernels` is written once against `Ops`; `NumpyOps` and `TorchOps` map the
+operations to each library. torch is imported lazily, so the NumPy backend never needs it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+BACKENDS = ("numpy", "torch")
+
+
+@functools.lru_cache(maxsize=None)
+def _import_torch():
+    """(torch module or None, reason why not)."""
+    try:
+        import torch
+    except Exception as exc:  # ImportError, or a broken install raising anything else
+        return None, f"torch is not installed ({type(exc).__name__}: {exc})"
+    return torch, ""
+
+
+def torch_or_none():
+    """The torch module when it imports, else None."""
+    return _import_torch()[0]
+
+
+def torch_missing_reason() -> str:
+    """Why the torch backend is unavailable ('' when it is available)."""
+    return _import_torch()[1]
+
+
+def is_torch_tensor(x) -> bool:
+    torch = torch_or_none() if type(x).__module__.startswith("torch") else None
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def available_backends() -> tuple[str, ...]:
+    return BACKENDS if torch_or_none() is not None else ("numpy",)
+
+
+def available_devices(backend: str = "torch") -> list[str]:
+    """Devices usable with `backend`: always 'cpu'; 'cuda:N' and 'mps' when torch sees them."""
+    devices = ["cpu"]
+    torch = torch_or_none()
+    if backend != "torch" or torch is None:
+        return devices
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def _canonical_device(device: str) -> str:
+    device = str(device).strip().lower()
+    return "cuda:0" if device == "cuda" else device
+
+
+def get_ops(backend: str, device: str = "cpu") -> "Ops":
+    """The operations for `backend` on `device`; ValueError says which ones exist."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    dev = _canonical_device(device)
+    if backend == "numpy":
+        if dev != "cpu":
+            raise ValueError(f"the numpy backend runs on cpu only, not {device!r}; "
+                             f"use backend='torch' for other devices")
+        return NumpyOps()
+    if torch_or_none() is None:
+        raise ValueError(f"backend 'torch' is unavailable: {torch_missing_reason()}")
+    devices = available_devices("torch")
+    if dev not in devices:
+        raise ValueError(f"device {device!r} is not available here; devices: {', '.join(devices)}")
+    return TorchOps(dev)
+
+
+class Ops:
+    """The operations shared by both backends (subclasses fill in the library calls)."""
+
+    name = ""
+    device = "cpu"
+
+    def compute_dtype(self, x):
+        """float32/float64 keep their dtype; half precision and integers compute in float32."""
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.device!r})"
+
+
+class NumpyOps(Ops):
+    name = "numpy"
+    device = "cpu"
+    xp = np
+
+    def asarray(self, x, dtype=None):
+        if is_torch_tensor(x):
+            x = x.detach().cpu()
+            if str(x.dtype) == "torch.bfloat16":  # numpy has no bfloat16
+                x = x.float()
+            x = x.numpy()
+        return np.asarray(x, dtype=dtype)
+
+    def compute_dtype(self, x):
+        return x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+
+    def is_half(self, x):
+        return x.dtype == np.float16
+
+    def astype(self, x, dtype):
+        return x.astype(dtype, copy=False)
+
+    def to_numpy(self, x):
+        return np.asarray(x)
+
+    def scalar(self, x):
+        return float(x)
+
+    def reshape(self, x, shape):
+        return x.reshape(shape)
+
+    def transpose(self, x, perm):
+        return x.transpose(perm)
+
+    def mean(self, x, axes):
+        return x.mean(axis=axes, keepdims=True)
+
+    def sum(self, x, axes):
+        return x.sum(axis=axes, keepdims=True)
+
+    def amin(self, x, axes):
+        return x.min(axis=axes, keepdims=True)
+
+    def amax(self, x, axes):
+        return x.max(axis=axes, keepdims=True)
+
+    def sqrt(self, x):
+        return np.sqrt(x)
+
+    def rsqrt(self, x):
+        return 1.0 / np.sqrt(x)
+
+    def abs(self, x):
+        return np.abs(x)
+
+    def maximum(self, a, b):
+        return np.maximum(a, b)
+
+    def minimum(self, a, b):
+        return np.minimum(a, b)
+
+    def clip(self, x, lo, hi):
+        return np.clip(x, lo, hi)
+
+    def where(self, cond, a, b):
+        return np.where(cond, a, b)
+
+    def isfinite(self, x):
+        return np.isfinite(x)
+
+    def all(self, x) -> bool:
+        return bool(np.all(x))
+
+    def count(self, x) -> int:
+        return int(np.count_nonzero(x))
+
+    def power(self, x, p):
+        return np.power(x, p)
+
+    def concat(self, arrays, axis):
+        return np.concatenate(arrays, axis=axis)
+
+    def zeros(self, shape, like):
+        return np.zeros(shape, dtype=like.dtype)
+
+    def full(self, shape, value, like):
+        return np.full(shape, value, dtype=like.dtype)
+
+    def const(self, value, like):
+        """`value` (scalar or array-like) as an array of like's dtype on like's device."""
+        return np.asarray(self.asarray(value), dtype=like.dtype)
+
+    def finfo_eps(self, x):
+        return float(np.finfo(x.dtype).eps)
+
+    def histogram(self, x, lo, hi, bins):
+        """Counts of x in `bins` equal bins over [lo, hi] (values outside are dropped)."""
+        x = x.ravel()
+        inside = (x >= lo) & (x <= hi)  # also drops NaN
+        if not inside.all():
+            x = x[inside]
+        idx = ((x - lo) * (bins / (hi - lo))).astype(np.intp)
+        np.clip(idx, 0, bins - 1, out=idx)  # the top edge belongs to the last bin, as in histc
+        return np.bincount(idx, minlength=bins)
+
+    def sample(self, x, n, seed):
+        """n elements of x chosen uniformly (with replacement, reproducible)."""
+        flat = x.ravel()
+        idx = np.random.default_rng(seed).integers(0, flat.size, n)
+        return flat[idx]
+
+    def synchronize(self):
+        pass
+
+
+class TorchOps(Ops):
+    name = "torch"
+
+    def __init__(self, device="cpu"):
+        self.torch = torch_or_none()
+        self.device = device
+        self.xp = self.torch
+
+    def asarray(self, x, dtype=None):
+        t = self.torch
+        if isinstance(x, t.Tensor):
+            x = x.detach()
+        elif isinstance(x, np.ndarray) and x.dtype.kind in "fiub" and x.dtype.byteorder in "=|":
+            x = t.from_numpy(np.ascontiguousarray(x))
+        else:
+            x = t.as_tensor(np.asarray(x))
+        if dtype is not None:
+            x = x.to(dtype)
+        return x.to(self.device)
+
+    def compute_dtype(self, x):
+        t = self.torch
+        return x.dtype if x.dtype in (t.float32, t.float64) else t.float32
+
+    def is_half(self, x):
+        return x.dtype in (self.torch.float16, self.torch.bfloat16)
+
+    def astype(self, x, dtype):
+        return x.to(dtype)
+
+    def to_numpy(self, x):
+        x = x.detach().cpu()
+        if x.dtype == self.torch.bfloat16:
+            x = x.float()
+        return x.numpy()
+
+    def scalar(self, x):
+        return float(x)
+
+    def reshape(self, x, shape):
+        return x.reshape(shape)
+
+    def transpose(self, x, perm):
+        return x.permute(perm)
+
+    def mean(self, x, axes):
+        return x.mean(dim=axes, keepdim=True) if axes else x.clone()
+
+    def sum(self, x, axes):
+        return x.sum(dim=axes, keepdim=True) if axes else x.clone()
+
+    def amin(self, x, axes):
+        return x.amin(dim=axes, keepdim=True) if axes else x.clone()
+
+    def amax(self, x, axes):
+        return x.amax(dim=axes, keepdim=True) if axes else x.clone()
+
+    def sqrt(self, x):
+        return self.torch.sqrt(x)
+
+    def rsqrt(self, x):
+        return self.torch.rsqrt(x)
+
+    def abs(self, x):
+        return self.torch.abs(x)
+
+    def _t(self, v, like):
+        return v if isinstance(v, self.torch.Tensor) else self.torch.as_tensor(v, dtype=like.dtype, device=like.device)
+
+    def maximum(self, a, b):
+        return self.torch.maximum(a, self._t(b, a))
+
+    def minimum(self, a, b):
+        return self.torch.minimum(a, self._t(b, a))
+
+    def clip(self, x, lo, hi):
+        return self.torch.clamp(x, lo, hi)
+
+    def where(self, cond, a, b):
+        like = a if isinstance(a, self.torch.Tensor) else b
+        return self.torch.where(cond, self._t(a, like), self._t(b, like))
+
+    def isfinite(self, x):
+        return self.torch.isfinite(x)
+
+    def all(self, x) -> bool:
+        return bool(self.torch.all(x))
+
+    def count(self, x) -> int:
+        return int(self.torch.count_nonzero(x))
+
+    def power(self, x, p):
+        return self.torch.pow(x, p)
+
+    def concat(self, arrays, axis):
+        return self.torch.cat(arrays, dim=axis)
+
+    def zeros(self, shape, like):
+        return self.torch.zeros(shape, dtype=like.dtype, device=like.device)
+
+    def full(self, shape, value, like):
+        return self.torch.full(shape, value, dtype=like.dtype, device=like.device)
+
+    def const(self, value, like):
+        return self.asarray(value).to(dtype=like.dtype, device=like.device)
+
+    def finfo_eps(self, x):
+        return float(self.torch.finfo(x.dtype).eps)
+
+    def histogram(self, x, lo, hi, bins):
+        # histc counts values equal to `hi` in the last bin and drops those outside [lo, hi]
+        return self.to_numpy(self.torch.histc(x.reshape(-1), bins=bins, min=lo, max=hi)).astype(np.int64)
+
+    def sample(self, x, n, seed):
+        flat = x.reshape(-1)
+        idx = np.random.default_rng(seed).integers(0, flat.numel(), n)
+        return flat[self.torch.from_numpy(idx).to(flat.device)]
+
+    def synchronize(self):
+        if self.device.startswith("cuda"):
+            self.torch.cuda.synchronize(self.device)
+        elif self.device == "mps":
+            self.torch.mps.synchronize()

@@ -1,0 +1,661 @@
+"""The registry: every normalization, declared once with its axes, parameters, formula,
+texts, equivalent code and compute function. Adding a method is adding an entry here;
+the tests parametrize over `METHODS`, so a new entry is tested automatically.
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+from .layouts import BATCH, CHANNEL, permutation, spatial_axes
+from .moments import (affine, group_warnings, inverse_std, moments, per_channel, standardize, to_stat,
+                      update_running)
+from .partition import ChannelWindow, Partition
+from .registry import (Method, Param, default_batch_axes, default_groups, default_virtual_batch)
+
+# -- parameters shared by several methods ------------------------------------------------
+EPS = Param("eps", "float", 1e-5, "added to the variance inside the square root: (x − μ) / √(σ² + ε)", minimum=0.0)
+WEIGHT = Param("weight", "array", None, "affine scale γ: a number, one per channel, or an array broadcastable "
+                                         "to x (None: 1)")
+BIAS = Param("bias", "array", None, "affine shift β, shaped like weight (None: 0)")
+AFFINE = (WEIGHT, BIAS)
+MOMENTUM = Param("momentum", "optional_float", 0.1,
+                 "running-statistics momentum (torch: new = (1 − m)·old + m·batch; None: cumulative average)",
+                 minimum=0.0, maximum=1.0)
+CONVENTION = Param("momentum_convention", "choice", "torch",
+                   "torch: new = (1 − m)·old + m·batch with unbiased var; keras: new = m·old + (1 − m)·batch "
+                   "with biased var", choices=("torch", "keras"))
+RUNNING = (MOMENTUM, CONVENTION)
+GROUPS = Param("groups", "int", default_groups, "number of channel groups G; C must be divisible by G", minimum=1)
+
+TRAIN_EVAL = ("Train vs eval: in training BatchNorm normalizes with the batch's own mean and variance and "
+              "updates running averages; in eval it uses the running averages, so the same input gives a "
+              "different output. Forgetting model.eval() at inference is a classic bug.")
+BATCH_ONE = ("Batch size 1: with one value per channel (N=1 and no spatial extent) the batch variance is 0; "
+             "torch raises 'Expected more than 1 value per channel when training'. With small batches the "
+             "statistics are noisy; GroupNorm and LayerNorm do not depend on the batch.")
+UNBIASED = ("running_var stores the unbiased variance (n/(n−1)) while normalizing uses the biased one, "
+            "so eval output has slightly less than unit variance.")
+LN_NCHW = ("LayerNorm on NCHW in torch (nn.LayerNorm([C, H, W])) normalizes each sample over channels and "
+           "positions; nn.LayerNorm(C) on an NHWC tensor (ConvNeXt, transformers) normalizes over channels "
+           "only, at every position: see 'channel'.")
+
+
+# -- shared pieces of the compute functions ----------------------------------------------
+
+def _partition(method: Method, layout, shape, params) -> Partition:
+    return Partition(layout, tuple(shape), method.reduced_letters(layout, params),
+                     groups=params.get("groups", 1), virtual_batch=params.get("virtual_batch", 0))
+
+
+def _standard(ctx, center=True, eps=None):
+    """The plain path: moments over the partition, standardize, affine step."""
+    part = ctx.sharing
+    eps = ctx.params["eps"] if eps is None else eps
+    xe = ctx.ops.reshape(ctx.x, part.expanded_shape)
+    m = moments(ctx, part, xe, center=center)
+    group_warnings(ctx, part, m, eps, center=center)
+    y = affine(ctx, standardize(ctx, part, xe, m, eps))
+    return dict(output=y, mean=to_stat(ctx, part, m.mean), var=to_stat(ctx, part, m.var))
+
+
+def _rows(ctx, part, s):
+    """A per-(virtual batch, channel) statistic as a (batches, C) array."""
+    order = BATCH + CHANNEL + "".join(a for a in ctx.layout if a not in BATCH + CHANNEL)
+    t = ctx.ops.transpose(to_stat(ctx, part, s), permutation(ctx.layout, order))
+    return ctx.ops.reshape(t, (t.shape[0], t.shape[1]))
+
+
+def _running_inputs(ctx):
+    """The given running statistics, or a fresh module's (mean 0, var 1)."""
+    channels = dict(zip(ctx.layout, ctx.shape))[CHANNEL]
+    ones = ctx.ops.full((channels,), 1.0, like=ctx.x)
+    rm = ctx.ops.reshape(ctx.ops.const(ctx.running_mean, like=ctx.x) * ones, (channels,)) \
+        if ctx.running_mean is not None else ones * 0.0
+    rv = ctx.ops.reshape(ctx.ops.const(ctx.running_var, like=ctx.x) * ones, (channels,)) \
+        if ctx.running_var is not None else ones
+    if ctx.ops.count(rv < 0):
+        raise ValueError("running_var has negative values; a variance is never negative")
+    return rm, rv
+
+
+def _eval_with_running(ctx):
+    """Eval mode: normalize with the running statistics (torch's F.batch_norm(training=False))."""
+    if ctx.running_mean is None or ctx.running_var is None:
+        ctx.warn("eval mode without running statistics: using a freshly initialised module's running_mean=0 "
+                 "and running_var=1, so the output is x / √(1 + eps) ≈ x, not normalized at all")
+    rm, rv = _running_inputs(ctx)
+    eps = ctx.params["eps"]
+    mean, var = per_channel(ctx, rm, "running_mean"), per_channel(ctx, rv, "running_var")
+    y = affine(ctx, (ctx.x - mean) * inverse_std(ctx.ops, var, eps))
+    return dict(output=y, mean=mean, var=var)
+
+
+def _batch_training(ctx, renorm=False):
+    """BatchNorm-style training step: batch statistics (per virtual batch for ghost BatchNorm),
+    optional Batch Renormalization correction, and running-statistics updates when given."""
+    ops, p = ctx.ops, ctx.params
+    part = ctx.sharing
+    eps = p["eps"]
+    xe = ops.reshape(ctx.x, part.expanded_shape)
+    m = moments(ctx, part, xe)
+    if part.group_size == 1:
+        ctx.warn("one value per channel in training (N=1 and a single position): torch raises 'Expected more "
+                 "than 1 value per channel when training'. The batch mean equals the value and the variance is "
+                 "0, so every output is 0 (then bias): the sample's information is erased")
+    else:
+        group_warnings(ctx, part, m, eps)
+    y = standardize(ctx, part, xe, m, eps)
+    out = dict(mean=to_stat(ctx, part, m.mean), var=to_stat(ctx, part, m.var), stats={})
+    track = ctx.running_mean is not None or ctx.running_var is not None or renorm
+    if track:
+        rm, rv = _running_inputs(ctx)
+        if renorm:
+            y, r, d = _renorm_correction(ctx, part, m, y, rm, rv)
+            out["stats"].update(r=r, d=d)
+        means, variances = _rows(ctx, part, m.mean), _rows(ctx, part, m.var)
+        counts = _rows(ctx, part, m.count) if m.finite is not None else part.group_size
+        nbt = ctx.num_batches_tracked
+        for b in range(means.shape[0]):  # ghost BatchNorm: one update per virtual batch, in order
+            count = counts if isinstance(counts, int) else counts[b]
+            rm, rv, nbt = update_running(ctx, means[b], variances[b], count, rm, rv, nbt)
+        if part.group_size == 1 and p["momentum_convention"] == "torch":
+            ctx.warn("running_var was not updated: one value per channel has no unbiased variance")
+        out.update(running_mean=rm, running_var=rv, num_batches_tracked=nbt)
+    out["output"] = affine(ctx, y)
+    return out
+
+
+def _renorm_correction(ctx, part, m, y, rm, rv):
+    """Batch Renormalization (Ioffe 2017): y·r + d with r = clip(σ_B/σ, 1/rmax, rmax) and
+    d = clip((μ_B − μ)/σ, −dmax, dmax), σ = √(running_var + eps), both treated as constants."""
+    ops, p = ctx.ops, ctx.params
+    sigma = ops.sqrt(per_channel(ctx, rv, "running_var") + p["eps"])
+    mu = per_channel(ctx, rm, "running_mean")
+    sigma_b = ops.sqrt(to_stat(ctx, part, m.var) + p["eps"])
+    r = ops.clip(sigma_b / sigma, 1.0 / p["rmax"], p["rmax"])
+    d = ops.clip((to_stat(ctx, part, m.mean) - mu) / sigma, -p["dmax"], p["dmax"])
+    return y * r + d, r, d
+
+
+def _compute_batch(ctx):
+    return _batch_training(ctx) if ctx.training else _eval_with_running(ctx)
+
+
+def _compute_batch_renorm(ctx):
+    return _batch_training(ctx, renorm=True) if ctx.training else _eval_with_running(ctx)
+
+
+def _compute_instance(ctx):
+    if len(spatial_axes(ctx.layout)) and _spatial_size(ctx) == 1:
+        ctx.warn("InstanceNorm over a single position: torch raises 'Expected more than 1 spatial element when "
+                 "training'; every output is 0")
+    return _standard(ctx)
+
+
+def _spatial_size(ctx) -> int:
+    n = 1
+    for a, s in zip(ctx.layout, ctx.shape):
+        n *= s if a in spatial_axes(ctx.layout) else 1
+    return n
+
+
+def _compute_rms(ctx):
+    eps = ctx.params["eps"]
+    if eps is None:  # torch: eps=None means torch.finfo(input.dtype).eps
+        eps = ctx.input_eps
+    return _standard(ctx, center=False, eps=eps)
+
+
+def _compute_custom(ctx):
+    return _standard(ctx, center=ctx.params["center"])
+
+
+def _compute_frn(ctx):
+    """Filter Response Normalization (Singh & Krishnan 2020): ν² = mean(x²) over positions,
+    y = γ·x/√(ν² + |ε|) + β, then the TLU max(y, τ)."""
+    out = _standard(ctx, center=False, eps=abs(ctx.params["eps"]))
+    if ctx.params["tlu"]:
+        out["output"] = ctx.ops.maximum(out["output"], ctx.params["tau"])
+    return out
+
+
+def _compute_lrn(ctx):
+    """torch.nn.functional.local_response_norm: b_c = a_c / (k + α/n · Σ a_{c'}²)^β over the
+    window c' ∈ [c − n//2, c + (n−1)//2], zero padded."""
+    ops, p = ctx.ops, ctx.params
+    x, size = ctx.x, p["size"]
+    cpos, channels = ctx.layout.index(CHANNEL), dict(zip(ctx.layout, ctx.shape))[CHANNEL]
+    finite = ops.isfinite(x)
+    bad = prod(ctx.shape) - ops.count(finite)
+    if bad and ctx.nonfinite == "omit":
+        ctx.warn(f"the input holds {bad} NaN/Inf value(s): they count as 0 in the windows and their outputs are "
+                 f"0; torch would give NaN for every element whose window holds one")
+        x = ops.where(finite, x, 0.0)
+        ctx.finite = finite
+    sq = x * x
+
+    def pad(n):
+        shape = list(ctx.shape)
+        shape[cpos] = n
+        return ops.zeros(tuple(shape), like=x)
+
+    padded = ops.concat([pad(size // 2), sq, pad((size - 1) // 2)], axis=cpos)
+    index = [slice(None)] * len(ctx.shape)
+    acc = None
+    for offset in range(size):
+        index[cpos] = slice(offset, offset + channels)
+        acc = padded[tuple(index)] if acc is None else acc + padded[tuple(index)]
+    window_mean = acc / size
+    div = ops.power(window_mean * p["alpha"] + p["k"], p["beta"])
+    zero = ops.count(div == 0)
+    if zero:
+        ctx.warn(f"{zero} element(s) have k=0 and an all-zero window: 0/0, set to 0 (torch gives NaN)")
+    y = ops.where(div > 0, x / ops.where(div > 0, div, 1.0), 0.0)
+    return dict(output=y, mean=ops.zeros(ctx.shape, like=x), var=window_mean)
+
+
+def _compute_standardize(ctx):
+    """sklearn StandardScaler: z = (x − mean) / scale, scale = √var (biased), 1 for constant features."""
+    ops, p = ctx.ops, ctx.params
+    part = ctx.sharing
+    xe = ops.reshape(ctx.x, part.expanded_shape)
+    m = moments(ctx, part, xe)
+    constant = ops.count(m.var == 0)
+    if constant and p["with_std"]:
+        ctx.warn(f"{constant} of {part.n_groups} feature(s) are constant: their scale is set to 1 "
+                 f"(scikit-learn's rule), so they map to 0 instead of 0/0")
+    scale = ops.where(m.var == 0, 1.0, ops.sqrt(m.var)) if p["with_std"] else ops.full(m.var.shape, 1.0, like=m.var)
+    y = ((xe - m.mean) if p["with_mean"] else xe) / scale
+    return dict(output=ops.reshape(y, ctx.shape), mean=to_stat(ctx, part, m.mean), var=to_stat(ctx, part, m.var),
+                stats=dict(scale=to_stat(ctx, part, scale)))
+
+
+def _compute_minmax(ctx):
+    """sklearn MinMaxScaler: x·scale + (a − min·scale), scale = (b − a) / (max − min), range 0 → 1."""
+    ops, p = ctx.ops, ctx.params
+    part = ctx.sharing
+    axes = part.reduce_positions
+    xe = ops.reshape(ctx.x, part.expanded_shape)
+    lo, hi = ops.amin(xe, axes), ops.amax(xe, axes)
+    if not (ops.all(ops.isfinite(lo)) and ops.all(ops.isfinite(hi))):
+        finite = ops.isfinite(xe)
+        ctx.finite = ops.reshape(finite, ctx.shape)
+        bad = part.group_size * part.n_groups - ops.count(finite)
+        ctx.warn(f"the input holds {bad} NaN/Inf value(s): they are left out of the minimum and maximum and map "
+                 f"to 0")
+        big = float("inf")
+        lo, hi = ops.amin(ops.where(finite, xe, big), axes), ops.amax(ops.where(finite, xe, -big), axes)
+        empty = ~ops.isfinite(lo)
+        lo, hi = ops.where(empty, 0.0, lo), ops.where(empty, 0.0, hi)
+    a, b = p["feature_range"]
+    data_range = hi - lo
+    constant = ops.count(data_range == 0)
+    if constant:
+        ctx.warn(f"{constant} of {part.n_groups} feature(s) are constant (max = min): their range is set to 1 "
+                 f"(scikit-learn's rule), so they map to {a:g}")
+    scale = (b - a) / ops.where(data_range == 0, 1.0, data_range)
+    y = xe * scale + (a - lo * scale)
+    if p["clip"]:
+        y = ops.clip(y, a, b)
+    return dict(output=ops.reshape(y, ctx.shape), mean=to_stat(ctx, part, lo), var=to_stat(ctx, part, data_range ** 2),
+                stats=dict(data_min=to_stat(ctx, part, lo), data_max=to_stat(ctx, part, hi)))
+
+
+# -- equivalent code --------------------------------------------------------------------
+
+def _fmt(v) -> str:
+    return "None" if v is None else (f"{v:g}" if isinstance(v, float) else repr(v))
+
+
+def _dims(layout):
+    return {0: "1d", 1: "1d", 2: "2d", 3: "3d"}[len(spatial_axes(layout))]
+
+
+def _torch(layout, snippet_layout, lines) -> str:
+    """Code that runs `lines` (written for snippet_layout, input x, output y) on a tensor in `layout`."""
+    head = ["import torch", "from torch import nn", ""]
+    if snippet_layout == layout:
+        return "\n".join(head + lines)
+    to = permutation(layout, snippet_layout)
+    back = permutation(snippet_layout, layout)
+    return "\n".join(head + [f"x = x.permute{to}  # {layout} -> {snippet_layout}"] + lines
+                     + [f"y = y.permute{back}  # back to {layout}"])
+
+
+def _canonical(layout):
+    return BATCH + CHANNEL + spatial_axes(layout)
+
+
+def _channels_last(layout):
+    return BATCH + spatial_axes(layout) + CHANNEL
+
+
+def _sz(layout, shape):
+    return dict(zip(layout, shape))
+
+
+def _keras(lines) -> str:
+    return "\n".join(["import keras", "from keras import layers, ops", ""] + lines)
+
+
+def _axis(layout, letters):
+    pos = [layout.index(a) for a in layout if a in letters]
+    return str(pos[0]) if len(pos) == 1 else str(pos)
+
+
+def _eps_momentum(p):
+    return f"eps={_fmt(p['eps'])}, momentum={_fmt(p['momentum'])}"
+
+
+def _keras_momentum(p):
+    m = p["momentum"]
+    if m is None:
+        return "momentum=0.99  # Keras has no cumulative average (torch momentum=None)"
+    return f"momentum={_fmt(m if p['momentum_convention'] == 'keras' else round(1 - m, 10))}"
+
+
+def _code_batch(layout, shape, p):
+    c = _sz(layout, shape)[CHANNEL]
+    torch = _torch(layout, _canonical(layout), [
+        f"bn = nn.BatchNorm{_dims(layout)}({c}, {_eps_momentum(p)})",
+        "bn.train()  # batch statistics; bn.eval() uses running_mean / running_var",
+        "y = bn(x)"])
+    keras = _keras([
+        f"bn = layers.BatchNormalization(axis={layout.index(CHANNEL)}, epsilon={_fmt(p['eps'])}, "
+        f"{_keras_momentum(p)})",
+        "y = bn(x, training=True)  # training=False uses moving_mean / moving_variance",
+        "# Keras' momentum is torch's 1 − momentum, and its moving_variance uses the biased variance"])
+    return {"PyTorch": torch, "Keras": keras}
+
+
+def _code_ghost(layout, shape, p):
+    code = _code_batch(layout, shape, p)
+    vb = p["virtual_batch"]
+    code["PyTorch"] = code["PyTorch"].replace("y = bn(x)", f"y = torch.cat([bn(chunk) for chunk in x.split({vb})])")
+    code["Keras"] = _keras([
+        "# Keras 3 dropped virtual batches; tf.keras 2.x had them:",
+        f"bn = tf.keras.layers.BatchNormalization(axis={layout.index(CHANNEL)}, virtual_batch_size={vb}, "
+        f"epsilon={_fmt(p['eps'])})",
+        "y = bn(x, training=True)"])
+    return code
+
+
+def _code_renorm(layout, shape, p):
+    rmax, dmax = p["rmax"], p["dmax"]
+    torch = _torch(layout, _canonical(layout), [
+        "# no built-in in torch; one training step of Batch Renormalization:",
+        f"dims = {[i for i, a in enumerate(_canonical(layout)) if a != CHANNEL]}",
+        "shape = [1, -1] + [1] * (x.dim() - 2)",
+        "var_b, mu_b = torch.var_mean(x, dim=dims, unbiased=False, keepdim=True)",
+        f"sigma_b = (var_b + {_fmt(p['eps'])}).sqrt()",
+        f"sigma = (running_var + {_fmt(p['eps'])}).sqrt().view(shape)",
+        f"r = (sigma_b / sigma).clamp(1 / {_fmt(rmax)}, {_fmt(rmax)}).detach()",
+        f"d = ((mu_b - running_mean.view(shape)) / sigma).clamp(-{_fmt(dmax)}, {_fmt(dmax)}).detach()",
+        "y = (x - mu_b) / sigma_b * r + d"])
+    keras = _keras([
+        "# Keras 3 dropped renorm; tf.keras 2.x had it:",
+        f"bn = tf.keras.layers.BatchNormalization(axis={layout.index(CHANNEL)}, renorm=True, "
+        f"renorm_clipping={{'rmax': {_fmt(rmax)}, 'rmin': {_fmt(1 / rmax)}, 'dmax': {_fmt(dmax)}}})",
+        "y = bn(x, training=True)"])
+    return {"PyTorch": torch, "Keras": keras}
+
+
+def _code_layer(layout, shape, p):
+    s = _sz(layout, shape)
+    dims = [s[a] for a in _canonical(layout)[1:]]
+    torch = _torch(layout, _canonical(layout), [f"ln = nn.LayerNorm({dims}, eps={_fmt(p['eps'])})", "y = ln(x)"])
+    keras = _keras([f"ln = layers.LayerNormalization(axis={_axis(layout, layout.replace(BATCH, ''))}, "
+                    f"epsilon={_fmt(p['eps'])})", "y = ln(x)"])
+    return {"PyTorch": torch, "Keras": keras}
+
+
+def _code_channel(layout, shape, p):
+    c = _sz(layout, shape)[CHANNEL]
+    torch = _torch(layout, _channels_last(layout), [f"ln = nn.LayerNorm({c}, eps={_fmt(p['eps'])})  "
+                                                    "# over the last axis only", "y = ln(x)"])
+    keras = _keras([f"ln = layers.LayerNormalization(axis={layout.index(CHANNEL)}, epsilon={_fmt(p['eps'])})",
+                    "y = ln(x)"])
+    return {"PyTorch": torch, "Keras": keras}
+
+
+def _code_instance(layout, shape, p):
+    c = _sz(layout, shape)[CHANNEL]
+    torch = _torch(layout, _canonical(layout), [
+        f"norm = nn.InstanceNorm{_dims(layout)}({c}, eps={_fmt(p['eps'])})  # affine=False, no running stats",
+        "y = norm(x)"])
+    keras = _keras([f"norm = layers.GroupNormalization(groups={c}, axis={layout.index(CHANNEL)}, "
+                    f"epsilon={_fmt(p['eps'])})  # one channel per group = InstanceNorm", "y = norm(x)"])
+    return {"PyTorch": torch, "Keras": keras}
+
+
+def _code_group(layout, shape, p):
+    c = _sz(layout, shape)[CHANNEL]
+    torch = _torch(layout, _canonical(layout), [
+        f"gn = nn.GroupNorm({p['groups']}, {c}, eps={_fmt(p['eps'])})", "y = gn(x)"])
+    keras = _keras([f"gn = layers.GroupNormalization(groups={p['groups']}, axis={layout.index(CHANNEL)}, "
+                    f"epsilon={_fmt(p['eps'])})", "y = gn(x)"])
+    return {"PyTorch": torch, "Keras": keras}
+
+
+def _code_rms(layout, shape, p):
+    s = _sz(layout, shape)
+    dims = [s[a] for a in _canonical(layout)[1:]]
+    torch = _torch(layout, _canonical(layout), [f"rms = nn.RMSNorm({dims}, eps={_fmt(p['eps'])})"
+                                                + ("  # eps=None: torch.finfo(x.dtype).eps" if p["eps"] is None else ""),
+                                                "y = rms(x)"])
+    eps = "" if p["eps"] is None else f", epsilon={_fmt(p['eps'])}"
+    keras = _keras([f"rms = layers.RMSNormalization(axis={_axis(layout, layout.replace(BATCH, ''))}{eps})"
+                    "  # Keras >= 3.9", "y = rms(x)"])
+    return {"PyTorch": torch, "Keras": keras}
+
+
+def _code_pixel(layout, shape, p):
+    c = layout.index(CHANNEL)
+    torch = _torch(layout, layout, [f"y = x * torch.rsqrt(x.pow(2).mean(dim={c}, keepdim=True) + {_fmt(p['eps'])})"])
+    keras = _keras([f"y = x * ops.rsqrt(ops.mean(ops.square(x), axis={c}, keepdims=True) + {_fmt(p['eps'])})"])
+    return {"PyTorch": torch, "Keras": keras}
+
+
+def _code_lrn(layout, shape, p):
+    size = p["size"]
+    torch = _torch(layout, _canonical(layout), [
+        f"lrn = nn.LocalResponseNorm({size}, alpha={_fmt(p['alpha'])}, beta={_fmt(p['beta'])}, k={_fmt(p['k'])})",
+        "y = lrn(x)"])
+    note = ("" if size % 2 else f"# torch's even window ({size}) is asymmetric; TensorFlow's is 2·radius+1 wide, "
+                                f"so this differs slightly\n")
+    keras = _torch(layout, _channels_last(layout), []).replace("import torch\nfrom torch import nn\n\n", "")
+    keras = "\n".join(filter(None, [
+        "import tensorflow as tf", "", keras,
+        note + f"y = tf.nn.local_response_normalization(x, depth_radius={size // 2}, bias={_fmt(p['k'])}, "
+               f"alpha={_fmt(p['alpha'] / size)}, beta={_fmt(p['beta'])})",
+        "# TensorFlow's alpha multiplies the sum of squares; torch's alpha multiplies their mean (alpha/size)"]))
+    return {"PyTorch": torch, "TensorFlow": keras.replace(".permute", ".transpose")}
+
+
+def _code_frn(layout, shape, p):
+    dims = [i for i, a in enumerate(layout) if a in spatial_axes(layout)]
+    tail = [f"y = torch.maximum(y, torch.tensor({_fmt(p['tau'])}))  # TLU (tau is learned in the paper)"] \
+        if p["tlu"] else []
+    torch = _torch(layout, layout, [
+        f"nu2 = x.pow(2).mean(dim={dims}, keepdim=True)",
+        f"y = x * torch.rsqrt(nu2 + {_fmt(abs(p['eps']))})  # then gamma * y + beta"] + tail)
+    keras = _keras([f"nu2 = ops.mean(ops.square(x), axis={dims}, keepdims=True)",
+                    f"y = x * ops.rsqrt(nu2 + {_fmt(abs(p['eps']))})"]
+                   + ([f"y = ops.maximum(y, {_fmt(p['tau'])})  # TLU"] if p["tlu"] else []))
+    return {"PyTorch": torch, "Keras": keras}
+
+
+def _code_custom(layout, shape, p):
+    dims = [i for i, a in enumerate(layout) if a in p["axes"]]
+    eps = _fmt(p["eps"])
+    if p["groups"] > 1:
+        return {"PyTorch": _torch(layout, layout, [
+            f"# split C into {p['groups']} groups, reduce inside each group and over {p['axes'].replace(CHANNEL, '')}",
+            f"g = x.unflatten({layout.index(CHANNEL)}, ({p['groups']}, -1))",
+            "dims = [d + (d > %d) for d in %s]" % (layout.index(CHANNEL), dims),
+            "var, mean = torch.var_mean(g, dim=dims, unbiased=False, keepdim=True)",
+            f"y = ((g - mean) / (var + {eps}).sqrt()).flatten({layout.index(CHANNEL)}, {layout.index(CHANNEL) + 1})"])}
+    if p["center"]:
+        lines = [f"var, mean = torch.var_mean(x, dim={dims}, unbiased=False, keepdim=True)",
+                 f"y = (x - mean) / torch.sqrt(var + {eps})"]
+        klines = [f"mean, var = ops.moments(x, axes={dims}, keepdims=True)", f"y = (x - mean) / ops.sqrt(var + {eps})"]
+    else:
+        lines = [f"y = x * torch.rsqrt(x.pow(2).mean(dim={dims}, keepdim=True) + {eps})"]
+        klines = [f"y = x * ops.rsqrt(ops.mean(ops.square(x), axis={dims}, keepdims=True) + {eps})"]
+    return {"PyTorch": _torch(layout, layout, lines), "Keras": _keras(klines)}
+
+
+def _code_standardize(layout, shape, p):
+    dims = [i for i, a in enumerate(layout) if a in p["axes"]]
+    features = [a for a in layout if a not in p["axes"]]
+    return {
+        "scikit-learn": "\n".join([
+            "from sklearn.preprocessing import StandardScaler", "import numpy as np", "",
+            f"# samples along {p['axes']}, one feature per ({', '.join(features) or 'nothing'}) index",
+            f"rows = np.moveaxis(x, {dims}, {list(range(len(dims)))}).reshape({_prod_of(layout, shape, p['axes'])}, -1)",
+            f"scaler = StandardScaler(with_mean={p['with_mean']}, with_std={p['with_std']})",
+            "z = scaler.fit_transform(rows)  # then reshape back"]),
+        "PyTorch": _torch(layout, layout, [
+            f"mean = x.mean(dim={dims}, keepdim=True)",
+            f"std = x.std(dim={dims}, unbiased=False, keepdim=True)",
+            "y = (x - mean) / torch.where(std == 0, 1, std)"])}
+
+
+def _code_minmax(layout, shape, p):
+    dims = [i for i, a in enumerate(layout) if a in p["axes"]]
+    a, b = p["feature_range"]
+    return {
+        "scikit-learn": "\n".join([
+            "from sklearn.preprocessing import MinMaxScaler", "import numpy as np", "",
+            f"rows = np.moveaxis(x, {dims}, {list(range(len(dims)))}).reshape({_prod_of(layout, shape, p['axes'])}, -1)",
+            f"scaler = MinMaxScaler(feature_range=({_fmt(a)}, {_fmt(b)}), clip={p['clip']})",
+            "y = scaler.fit_transform(rows)  # then reshape back"]),
+        "PyTorch": _torch(layout, layout, [
+            f"lo, hi = x.amin(dim={dims}, keepdim=True), x.amax(dim={dims}, keepdim=True)",
+            f"y = (x - lo) / torch.where(hi == lo, 1, hi - lo) * {_fmt(b - a)} + {_fmt(a)}"])}
+
+
+def _prod_of(layout, shape, letters):
+    n = 1
+    for a, s in zip(layout, shape):
+        n *= s if a in letters else 1
+    return n
+
+
+def _window_sharing(layout, shape, params):
+    return ChannelWindow(layout, tuple(shape), params["size"])
+
+
+# -- the registry ---------------------------------------------------------------------------
+
+def _method(name, label, family, axes, centers, params, formula, summary, compute, code, **kw):
+    return Method(name=name, label=label, family=family, axes=axes, centers=centers, params=tuple(params),
+                  formula=formula, summary=summary, compute=compute, code=code,
+                  sharing=kw.pop("sharing", None) or (lambda layout, shape, p, _n=name: _partition(
+                      METHODS[_n], layout, shape, p)), **kw)
+
+
+_STD = "y = (x − μ) / √(σ² + ε) · γ + β"
+
+_ENTRIES = [
+    _method("batch", "BatchNorm", "activation", "N*", True, (EPS, *RUNNING, *AFFINE),
+            _STD + "\nμ, σ² over (N, H, W) for each channel (biased σ² in training);\n"
+                   "eval: μ, σ² = running_mean, running_var",
+            "Per channel, over the batch and all positions. Training uses the batch's statistics and updates "
+            "running averages; eval uses the running averages.",
+            _compute_batch, _code_batch, running_stats=True, short="per channel over batch and positions",
+            references=("Ioffe & Szegedy 2015, Batch Normalization, arXiv:1502.03167",
+                        "torch.nn.BatchNorm2d, torch.nn.functional.batch_norm"),
+            pitfalls=(BATCH_ONE, TRAIN_EVAL, UNBIASED,
+                      "Momentum conventions are opposite: torch's momentum=0.1 is Keras' momentum=0.9.")),
+    _method("layer", "LayerNorm", "activation", "C*", True, (EPS, *AFFINE),
+            _STD + "\nμ, σ² over (C, H, W) for each sample; same in train and eval",
+            "Per sample, over all channels and positions: torch's nn.LayerNorm([C, H, W]). Independent of the "
+            "batch, identical in training and evaluation.",
+            lambda ctx: _standard(ctx), _code_layer, short="per sample over channels and positions",
+            references=("Ba, Kiros & Hinton 2016, Layer Normalization, arXiv:1607.06450", "torch.nn.LayerNorm"),
+            pitfalls=(LN_NCHW, "torch's LayerNorm weight has the normalized shape (C, H, W), one γ per element, "
+                               "not per channel.")),
+    _method("instance", "InstanceNorm", "activation", "*", True, (EPS, *AFFINE),
+            _STD + "\nμ, σ² over (H, W) for each sample and channel",
+            "Per sample and channel, over positions: removes each image's per-channel contrast (style transfer).",
+            _compute_instance, _code_instance, short="per sample and channel over positions",
+            references=("Ulyanov, Vedaldi & Lempitsky 2016, Instance Normalization, arXiv:1607.08022",
+                        "torch.nn.InstanceNorm2d"),
+            pitfalls=("torch's InstanceNorm defaults to affine=False and track_running_stats=False, unlike "
+                      "BatchNorm.", "Over a single position (1x1 maps) the variance is 0 and every output is 0.")),
+    _method("group", "GroupNorm", "activation", "C*", True, (GROUPS, EPS, *AFFINE),
+            _STD + "\nμ, σ² over (C/G, H, W) for each sample and group of channels",
+            "Per sample, over groups of consecutive channels and all positions. G=1 is LayerNorm, G=C is "
+            "InstanceNorm. Independent of the batch size.",
+            lambda ctx: _standard(ctx), _code_group, short="per sample over channel groups and positions",
+            references=("Wu & He 2018, Group Normalization, arXiv:1803.08494", "torch.nn.GroupNorm"),
+            pitfalls=("C must be divisible by the number of groups G.",
+                      "The affine γ, β are per channel, not per group.")),
+    _method("rms", "RMSNorm", "activation", "C*", False,
+            (Param("eps", "optional_float", None, "added to the mean square; None: torch.finfo(dtype).eps",
+                   minimum=0.0), *AFFINE),
+            "y = x / √(mean(x²) + ε) · γ\nmean over (C, H, W) for each sample; no centering",
+            "LayerNorm without the centering: divides by the root mean square per sample. Used in LLaMA-style "
+            "transformers.",
+            _compute_rms, _code_rms, short="per sample root mean square, no centering",
+            references=("Zhang & Sennrich 2019, Root Mean Square Layer Normalization, arXiv:1910.07467",
+                        "torch.nn.RMSNorm"),
+            pitfalls=("torch's eps=None means torch.finfo(x.dtype).eps (1.19e-07 for float32), not 1e-5.",
+                      "The mean is not removed: a shifted input stays shifted.")),
+    _method("lrn", "LocalResponseNorm", "activation", "C", False,
+            (Param("size", "int", 5, "number of neighbouring channels in the window n", minimum=1),
+             Param("alpha", "float", 1e-4, "multiplier α of the window's mean square", minimum=0.0),
+             Param("beta", "float", 0.75, "exponent β", minimum=0.0),
+             Param("k", "float", 1.0, "additive constant k", minimum=0.0)),
+            "b_c = a_c / (k + α/n · Σ_{c'} a_{c'}²)^β\nc' from c − n//2 to c + (n−1)//2 at the same (n, h, w)",
+            "Each activation is divided by the energy of its neighbouring channels at the same position "
+            "(AlexNet). There are no shared groups: every element has its own window.",
+            _compute_lrn, _code_lrn, sharing=_window_sharing, short="window of neighbouring channels",
+            references=("Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep CNNs",
+                        "torch.nn.functional.local_response_norm"),
+            pitfalls=("With torch's default α = 1e-4, inputs of unit scale are barely changed.",
+                      "torch divides α by the window size; TensorFlow does not.",
+                      "torch's window for even sizes is asymmetric: c − n/2 ... c + n/2 − 1.")),
+    _method("pixel", "PixelNorm", "activation", "C", False,
+            (Param("eps", "float", 1e-8, "added to the mean square", minimum=0.0),),
+            "y = x / √(mean_c(x²) + ε)\nover C at each sample and position (ProGAN)",
+            "Scales each pixel's feature vector to unit root mean square, over channels only (ProGAN, StyleGAN).",
+            lambda ctx: _standard(ctx, center=False), _code_pixel,
+            short="per position over channels, no centering",
+            references=("Karras et al. 2018, Progressive Growing of GANs, arXiv:1710.10196",),
+            pitfalls=("No centering and no learned scale.",)),
+    _method("channel", "LayerNorm over C", "activation", "C", True, (EPS, *AFFINE),
+            _STD + "\nμ, σ² over C alone at each sample and position",
+            "LayerNorm over channels only, at every position: nn.LayerNorm(C) applied to an NHWC tensor (ConvNeXt, "
+            "vision transformers). Not the same as nn.LayerNorm([C, H, W]).",
+            lambda ctx: _standard(ctx), _code_channel, short="per position over channels",
+            references=("Liu et al. 2022, A ConvNet for the 2020s (ConvNeXt), arXiv:2201.03545",
+                        "torch.nn.LayerNorm"),
+            pitfalls=(LN_NCHW,)),
+    _method("ghost_batch", "Ghost BatchNorm", "activation", "N*", True,
+            (Param("virtual_batch", "int", default_virtual_batch, "samples per virtual batch; N must be divisible",
+                   minimum=1), EPS, *RUNNING, *AFFINE),
+            _STD + "\nμ, σ² over (N_v, H, W) per channel within each virtual batch of N_v samples",
+            "BatchNorm computed separately on virtual batches (chunks of the batch): the noise of small-batch "
+            "statistics with the throughput of a large batch.",
+            _compute_batch, _code_ghost, running_stats=True, short="BatchNorm per virtual batch",
+            references=("Hoffer, Hubara & Soudry 2017, Train longer, generalize better, arXiv:1705.08741",),
+            pitfalls=("Running statistics are updated once per virtual batch, in order.", BATCH_ONE)),
+    _method("batch_renorm", "Batch Renormalization", "activation", "N*", True,
+            (EPS, Param("rmax", "float", 3.0, "clip r to [1/rmax, rmax]", minimum=1.0),
+             Param("dmax", "float", 5.0, "clip d to [−dmax, dmax]", minimum=0.0), *RUNNING, *AFFINE),
+            "y = (x − μ_B) / σ_B · r + d, r = clip(σ_B/σ, 1/rmax, rmax), d = clip((μ_B − μ)/σ, ±dmax)\n"
+            "σ = √(running_var + ε): r and d pull training output toward what eval will give",
+            "BatchNorm whose training output is corrected toward the running statistics, so training and "
+            "evaluation agree even with small or non-i.i.d. batches.",
+            _compute_batch_renorm, _code_renorm, running_stats=True, short="BatchNorm corrected by running stats",
+            references=("Ioffe 2017, Batch Renormalization, arXiv:1702.03275",),
+            pitfalls=("rmax=1, dmax=0 is plain BatchNorm.", "Without given running statistics a fresh module's "
+                                                             "(mean 0, var 1) are used.")),
+    _method("frn", "Filter Response Norm", "activation", "*", False,
+            (Param("eps", "float", 1e-6, "added to ν² (the paper learns it for 1x1 maps; its absolute value is used)"),
+             Param("tau", "float", 0.0, "TLU threshold τ: z = max(y, τ)"),
+             Param("tlu", "bool", True, "apply the thresholded linear unit"), *AFFINE),
+            "ν² = mean(x²) over (H, W);  y = γ · x / √(ν² + |ε|) + β;  z = max(y, τ)",
+            "Per sample and channel, divides by the root mean square over positions, without centering, and "
+            "follows with a learned-threshold ReLU (TLU). Batch independent.",
+            _compute_frn, _code_frn, short="per sample and channel RMS over positions, then TLU",
+            references=("Singh & Krishnan 2020, Filter Response Normalization, arXiv:1911.09737",),
+            pitfalls=("On 1x1 maps x/√(x² + ε) ≈ sign(x): the paper learns ε there.",)),
+    _method("custom", "Custom axes", "activation", "", True,
+            (Param("axes", "axes", default_batch_axes, "axis letters to reduce over (e.g. NHW)"),
+             Param("groups", "int", 1, "split C into groups (needs C in axes)", minimum=1),
+             Param("center", "bool", True, "subtract the mean (False: divide by the root mean square)"),
+             EPS, *AFFINE),
+            _STD + "\nμ, σ² over the chosen axes (C in groups when groups > 1)",
+            "Choose the axes yourself: every method above is one choice (NHW: BatchNorm, CHW: LayerNorm, HW: "
+            "InstanceNorm, C: LayerNorm over channels).",
+            _compute_custom, _code_custom, short="your choice of axes"),
+    _method("standardize", "Standardize (z-score)", "data", "",
+            True, (Param("axes", "axes", "N", "axes the samples run along; one feature per index of the others"),
+                   Param("with_mean", "bool", True, "subtract the mean"),
+                   Param("with_std", "bool", True, "divide by the standard deviation")),
+            "z = (x − mean) / std\nper feature over the samples (scikit-learn StandardScaler); std 0 → 1",
+            "Data scaling: each feature to zero mean and unit variance over the samples, as "
+            "sklearn.preprocessing.StandardScaler does (biased std, no ε).",
+            _compute_standardize, _code_standardize, short="z-score per feature",
+            references=("scikit-learn StandardScaler",),
+            pitfalls=("Fit on training data only; reuse its mean and std on test data.",
+                      "Constant features get scale 1 instead of a division by zero.")),
+    _method("minmax", "Min-max scaling", "data", "",
+            False, (Param("axes", "axes", "N", "axes the samples run along; one feature per index of the others"),
+                    Param("feature_range", "range", (0.0, 1.0), "target range (a, b)"),
+                    Param("clip", "bool", False, "clip the output to the range")),
+            "y = (x − min) / (max − min) · (b − a) + a\nper feature over the samples (scikit-learn MinMaxScaler)",
+            "Data scaling: each feature mapped linearly so its minimum goes to a and its maximum to b, as "
+            "sklearn.preprocessing.MinMaxScaler does.",
+            _compute_minmax, _code_minmax, short="per feature to a range",
+            references=("scikit-learn MinMaxScaler",),
+            pitfalls=("One outlier squeezes every other value into a small part of the range.",
+                      "res.mean and res.var hold data_min and (data_max − data_min)² here.")),
+]
+
+#: name -> Method, in menu order.
+METHODS: dict = {m.name: m for m in _ENTRIES}

@@ -1,0 +1,178 @@
+"""The math shared by the methods: moments over a partition, the standardizing step, the
+affine step, running-statistics updates and the warnings for degenerate groups.
+
+Conventions (torch's unless said): variance for normalizing is biased (divides by n);
+running_var stores the unbiased variance (n / (n - 1)); eps is added to the variance
+inside the square root: y = (x - mean) / sqrt(var + eps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .layouts import CHANNEL
+from .partition import Partition
+
+
+@dataclass
+class Moments:
+    """Statistics in the partition's expanded keepdims shape.
+
+    var is the biased variance (center=True) or the mean square (center=False).
+    count: elements per group (an array when non-finite inputs were left out).
+    finite: mask of finite inputs (expanded shape) when some were left out, else None.
+    """
+
+    mean: Any
+    var: Any
+    count: Any
+    finite: Any = None
+
+
+def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
+    """Mean and biased variance (or mean square) of xe (x reshaped to part.expanded_shape)."""
+    ops, axes = ctx.ops, part.reduce_positions
+    mean = ops.mean(xe, axes)
+    if not ops.all(ops.isfinite(mean)):
+        finite = ops.isfinite(xe)
+        bad = part.group_size * part.n_groups - ops.count(finite)
+        if bad and ctx.nonfinite == "omit":
+            return _moments_omitting(ctx, part, xe, finite, center, bad)
+        if bad:
+            ctx.warn(f"the input holds {bad} NaN/Inf value(s); nonfinite='propagate' passes them on as torch "
+                     f"does: every statistics group containing one gets NaN statistics and NaN outputs")
+        else:
+            ctx.overflow = True  # finite values whose sum overflows: normalize retries in float64
+    if center:
+        d = xe - mean
+        var = ops.mean(d * d, axes)
+    else:
+        var = ops.mean(xe * xe, axes)
+        mean = ops.zeros(var.shape, like=var)
+    return Moments(mean, var, part.group_size)
+
+
+def _moments_omitting(ctx, part, xe, finite, center, bad) -> Moments:
+    """Moments over the finite values only; non-finite inputs will map to 0 in the output."""
+    ops, axes = ctx.ops, part.reduce_positions
+    x0 = ops.where(finite, xe, 0.0)
+    count = ops.sum(ops.astype(finite, x0.dtype), axes)
+    n = ops.maximum(count, 1.0)
+    mean = ops.sum(x0, axes) / n if center else ops.zeros(count.shape, like=x0)
+    d = ops.where(finite, xe - mean, 0.0)
+    var = ops.sum(d * d, axes) / n
+    ctx.finite = ops.reshape(finite, ctx.shape)
+    empty = part.n_groups - ops.count(count)
+    ctx.warn(f"the input holds {bad} NaN/Inf value(s): they are left out of the statistics and their outputs "
+             f"set to 0. torch would return NaN for every element of each statistics group that holds one "
+             f"({part.describe()}); pass nonfinite='propagate' to see that")
+    if empty:
+        ctx.warn(f"{empty} statistics group(s) hold no finite value: their statistics are set to 0")
+    return Moments(mean, var, count, finite)
+
+
+def inverse_std(ops, var, eps: float):
+    """1 / sqrt(var + eps), with 0 where var + eps is 0 (so 0/0 gives 0, not NaN)."""
+    s = var + eps
+    positive = s > 0
+    return ops.where(positive, ops.rsqrt(ops.where(positive, s, 1.0)), 0.0)
+
+
+def standardize(ctx, part: Partition, xe, m: Moments, eps: float):
+    """(x - mean) / sqrt(var + eps) in x's own shape."""
+    y = (xe - m.mean) * inverse_std(ctx.ops, m.var, eps)
+    return ctx.ops.reshape(y, ctx.shape)
+
+
+def to_stat(ctx, part: Partition, s):
+    """A statistic from the expanded keepdims shape to `part.stat_shape` (layout order)."""
+    return ctx.ops.reshape(s, part.stat_shape)
+
+
+def from_stat(ctx, part: Partition, s):
+    return ctx.ops.reshape(s, part.expanded_stat_shape)
+
+
+def per_channel(ctx, values, name: str):
+    """A length-C vector (running statistics) reshaped to broadcast along C in x's layout."""
+    v = ctx.ops.const(values, like=ctx.x)
+    channels = dict(zip(ctx.layout, ctx.shape))[CHANNEL]
+    if tuple(v.shape) not in ((channels,), (1,)) and v.ndim != 0:
+        raise ValueError(f"{name} has shape {tuple(v.shape)}; it needs one value per channel (C={channels})")
+    shape = tuple(channels if a == CHANNEL else 1 for a in ctx.layout)
+    return ctx.ops.reshape(v * ctx.ops.full((channels,), 1.0, like=v), shape)
+
+
+def affine(ctx, y):
+    """y * weight + bias. A scalar, a length-C vector (per channel) or an array broadcastable to x."""
+    for name, combine in (("weight", lambda a, b: a * b), ("bias", lambda a, b: a + b)):
+        value = ctx.params.get(name)
+        if value is not None:
+            y = combine(y, _affine_operand(ctx, value, name))
+    return y
+
+
+def _affine_operand(ctx, value, name):
+    v = ctx.ops.const(value, like=ctx.x)
+    channels = dict(zip(ctx.layout, ctx.shape))[CHANNEL]
+    if v.ndim == 0:
+        return v
+    if v.ndim == 1 and v.shape[0] == channels:
+        return per_channel(ctx, v, name)
+    try:
+        _ = (ctx.ops.zeros(ctx.shape, like=ctx.x) + v).shape
+    except (ValueError, RuntimeError):
+        raise ValueError(f"{name} of shape {tuple(v.shape)} fits neither one value per channel (C={channels}) "
+                         f"nor the tensor's shape") from None
+    return v
+
+
+def group_warnings(ctx, part: Partition, m: Moments, eps: float, center: bool = True):
+    """Words for statistics groups that are degenerate: one element, constant, tiny variance."""
+    ops = ctx.ops
+    what = "variance" if center else "mean square"
+    if part.group_size == 1:
+        ctx.warn(f"each statistics group holds a single value ({part.describe()}): "
+                 + ("its mean is that value and its variance 0, so every output is 0 before the affine step"
+                    if center else f"the {what} is the value squared, so outputs are x / sqrt(x² + eps) ≈ ±1"))
+        return
+    zero = ops.count(m.var == 0) - (part.n_groups - ops.count(m.count) if m.finite is not None else 0)
+    if zero:
+        tail = (f"with eps=0 torch gives NaN (0/0) there; the explorer gives 0" if eps == 0
+                else f"eps={eps:g} keeps the division finite")
+        ctx.warn(f"{zero} of {part.n_groups} statistics group(s) have {what} 0 (all values "
+                 f"{'equal' if center else 'zero'}): their outputs are 0; {tail}")
+    if eps > 0:
+        tiny = ops.count((m.var > 0) & (m.var < eps))
+        if tiny:
+            ctx.warn(f"{tiny} of {part.n_groups} statistics group(s) have {what} below eps={eps:g}: eps dominates "
+                     f"the denominator, so their outputs stay well below unit scale")
+
+
+def update_running(ctx, mean, var, count, running_mean, running_var, num_batches_tracked):
+    """One running-statistics step from the batch's biased per-channel mean and var.
+
+    torch: new = (1 - momentum) * old + momentum * batch, with the unbiased variance
+    var * n / (n - 1); momentum=None is the cumulative average, momentum = 1 / num_batches_tracked.
+    keras: new = momentum * old + (1 - momentum) * batch, with the biased variance.
+    A channel with n = 1 value has no unbiased variance: its running_var is kept (torch raises).
+    count: values per channel, a number or an array like mean.
+    Returns (running_mean, running_var, num_batches_tracked).
+    """
+    ops, p = ctx.ops, ctx.params
+    momentum, convention = p["momentum"], p["momentum_convention"]
+    num_batches_tracked += 1
+    if convention == "keras":
+        keep = momentum
+        return (keep * running_mean + (1 - keep) * mean,
+                keep * running_var + (1 - keep) * var, num_batches_tracked)
+    factor = 1.0 / num_batches_tracked if momentum is None else momentum
+    new_mean = (1 - factor) * running_mean + factor * mean
+    if isinstance(count, (int, float)):
+        if count <= 1:
+            return new_mean, running_var, num_batches_tracked
+        return new_mean, (1 - factor) * running_var + factor * var * (count / (count - 1)), num_batches_tracked
+    unbiased = var * count / ops.maximum(count - 1, 1.0)
+    new_var = ops.where(count > 1, (1 - factor) * running_var + factor * unbiased, running_var)
+    return new_mean, new_var, num_batches_tracked

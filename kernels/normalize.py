@@ -1,0 +1,180 @@
+"""The public entry points: `normalize` (run a registry method) and `shared_mask` (which
+elements share statistics with one element), plus the `Result` they return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .backend import get_ops, is_torch_tensor
+from .layouts import check_layout
+from .methods import METHODS
+from .registry import Context, Method, resolve_params
+
+NONFINITE_POLICIES = ("omit", "propagate")
+
+
+class NormError(ValueError):
+    """A bad argument: one line naming the method, shape and layout. `reason` is the bare cause."""
+
+    def __init__(self, reason: str, method=None, shape=None, layout=None):
+        self.reason, self.method, self.shape, self.layout = reason, method, shape, layout
+        where = ", ".join(filter(None, [f"shape {tuple(shape)}" if shape is not None else "",
+                                        f"layout {layout}" if layout else ""]))
+        super().__init__(f"{method or 'normalize'}: {reason}" + (f" ({where})" if where else ""))
+
+
+@dataclass
+class Result:
+    """What `normalize` returns.
+
+    output: same shape and layout as x; a numpy array (numpy backend) or a torch tensor on
+        `device` (torch backend); float16/bfloat16 inputs get their own dtype back.
+    mean, var: the statistics used, one entry per statistics group in layout order (shape
+        `sharing.stat_shape`: e.g. (1, C, 1, 1) for BatchNorm on NCHW, (N, G, 1, 1) for
+        GroupNorm). var is the biased variance; methods that do not center report mean 0 and
+        var = the mean square; in eval mode they are the running statistics; minmax reports
+        data_min and data_range².
+    stats: every named statistic the method used (r and d for batch_renorm, scale, ...).
+    running_mean, running_var, num_batches_tracked: updated values (training with running
+        statistics given); None otherwise.
+    warnings: human-readable sentences for anything odd; empty when nothing is.
+    """
+
+    output: Any
+    mean: Any
+    var: Any
+    method: str
+    layout: str
+    shape: tuple
+    backend: str
+    device: str
+    params: dict
+    training: bool
+    sharing: Any
+    warnings: list = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+    running_mean: Any = None
+    running_var: Any = None
+    num_batches_tracked: Any = None
+
+
+def get_method(name: str) -> Method:
+    if name not in METHODS:
+        raise NormError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}", method=name)
+    return METHODS[name]
+
+
+def _shape_of(x, name, layout):
+    if not (isinstance(x, np.ndarray) or is_torch_tensor(x)):
+        try:
+            x = np.asarray(x)
+        except Exception as exc:
+            raise NormError(f"x is not an array ({exc})", method=name, layout=layout) from None
+    shape = tuple(int(s) for s in x.shape)
+    kind = x.dtype.kind if isinstance(x, np.ndarray) else ("c" if x.is_complex() else "f")
+    if kind not in "fiub":
+        raise NormError(f"x has dtype {x.dtype}; a real number type is needed", method=name, shape=shape,
+                        layout=layout)
+    if len(shape) != len(layout):
+        raise NormError(f"x has {len(shape)} axes but layout {layout} names {len(layout)}", method=name,
+                        shape=shape, layout=layout)
+    empty = [a for a, s in zip(layout, shape) if s == 0]
+    if empty:
+        raise NormError(f"axis {', '.join(empty)} has size 0", method=name, shape=shape, layout=layout)
+    return x, shape
+
+
+def prepare(method: str, shape, layout: str = "NCHW", **params):
+    """(Method, resolved params, sharing) for a shape, without data; NormError on bad arguments."""
+    m = get_method(method)
+    try:
+        layout = check_layout(layout)
+    except ValueError as exc:
+        raise NormError(str(exc), method=method, shape=shape) from None
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != len(layout):
+        raise NormError(f"shape has {len(shape)} axes but layout {layout} names {len(layout)}", method=method,
+                        shape=shape, layout=layout)
+    if any(s < 1 for s in shape):
+        raise NormError("every axis needs a size of at least 1", method=method, shape=shape, layout=layout)
+    try:
+        resolved = resolve_params(m, layout, shape, params)
+        if resolved.get("momentum_convention") == "keras" and resolved.get("momentum") is None:
+            raise ValueError("momentum=None (torch's cumulative average) has no Keras counterpart")
+        return m, resolved, m.sharing(layout, shape, resolved), layout
+    except ValueError as exc:
+        raise NormError(str(exc), method=method, shape=shape, layout=layout) from None
+
+
+def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", device: str = "cpu",
+              training: bool = True, *, running_mean=None, running_var=None, num_batches_tracked=0,
+              nonfinite: str = "omit", **params) -> Result:
+    """Normalize x (numpy array or torch tensor) with registry method `method`.
+
+    layout: the axis letters of x ('NCHW', 'NHWC', 'NCL', 'NLC' or any order of them).
+    backend/device: 'numpy' on 'cpu', or 'torch' on any device torch sees here.
+    training: batch statistics (True) or running statistics (False) for the BatchNorm family.
+    running_mean/running_var: per-channel running statistics, as torch.nn.functional.batch_norm
+        takes them; not mutated: the updated values come back on the result.
+    nonfinite: 'omit' leaves NaN/Inf inputs out of the statistics and maps them to 0; 'propagate'
+        lets them poison their statistics groups as torch does.
+    params: the method's keywords (see METHODS[method].params); missing ones take defaults that
+        fit the shape.
+    """
+    get_method(method)
+    try:
+        layout = check_layout(layout)
+    except ValueError as exc:
+        raise NormError(str(exc), method=method) from None
+    x, shape = _shape_of(x, method, layout)
+    m, resolved, sharing, layout = prepare(method, shape, layout, **params)
+
+    def fail(reason):
+        return NormError(reason, method=method, shape=shape, layout=layout)
+
+    if nonfinite not in NONFINITE_POLICIES:
+        raise fail(f"nonfinite={nonfinite!r} is not one of {', '.join(NONFINITE_POLICIES)}")
+    try:
+        ops = get_ops(backend, device)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    xb = ops.asarray(x)
+    input_dtype = xb.dtype
+    is_float = (np.issubdtype(input_dtype, np.floating) if backend == "numpy" else xb.is_floating_point())
+    keep_dtype = ops.is_half(xb)
+    compute_dtype = ops.compute_dtype(xb)
+    xc = ops.astype(xb, compute_dtype)
+    ctx = Context(method=m, ops=ops, x=xc, layout=layout, shape=shape, params=resolved, training=bool(training),
+                  running_mean=running_mean, running_var=running_var,
+                  num_batches_tracked=int(num_batches_tracked), nonfinite=nonfinite,
+                  input_eps=ops.finfo_eps(xb) if is_float else ops.finfo_eps(xc), sharing=sharing)
+    try:
+        out = m.compute(ctx)
+        if ctx.overflow and compute_dtype != ops.xp.float64:
+            ctx = replace(ctx, x=ops.astype(xb, ops.xp.float64), overflow=False, warnings=[])
+            out = m.compute(ctx)
+            out["output"] = ops.astype(out["output"], compute_dtype)
+            ctx.warn("the values are too large for float32 statistics (sums overflow): computed in float64; "
+                     "the statistics are float64")
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    output = out["output"] if ctx.finite is None else ops.where(ctx.finite, out["output"], 0.0)
+    output = ops.astype(output, input_dtype) if keep_dtype else output
+    return Result(output=output, mean=out["mean"], var=out["var"], method=method, layout=layout, shape=shape,
+                  backend=ops.name, device=ops.device, params=resolved, training=bool(training), sharing=sharing,
+                  warnings=ctx.warnings, stats=out.get("stats", {}), running_mean=out.get("running_mean"),
+                  running_var=out.get("running_var"), num_batches_tracked=out.get("num_batches_tracked"))
+
+
+def shared_mask(method: str, shape, index, layout: str = "NCHW", **params) -> np.ndarray:
+    """Boolean array of `shape`: True where an element's value enters the statistics used to
+    normalize x[index] (its statistics group, or its LocalResponseNorm window)."""
+    _, _, sharing, layout = prepare(method, shape, layout, **params)
+    index = tuple(int(i) for i in index)
+    if len(index) != len(sharing.shape) or not all(-s <= i < s for i, s in zip(index, sharing.shape)):
+        raise NormError(f"index {index} is outside the shape", method=method, shape=sharing.shape, layout=layout)
+    index = tuple(i % s for i, s in zip(index, sharing.shape))
+    return sharing.mask(index)

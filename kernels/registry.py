@@ -1,0 +1,215 @@
+"""The shape of a registry entry: a normalization method and its parameters, declared as data.
+
+The entries themselves live in `kernels.methods`; this module holds their types and the
+rules that turn a caller's keywords into a complete, validated parameter dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .layouts import BATCH, CHANNEL, spatial_axes
+
+FAMILIES = {"activation": "Activation normalization", "data": "Data scaling"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One keyword of a method.
+
+    kind: "int", "float", "optional_float" (None allowed), "bool", "choice", "axes"
+    (letters of the layout), "range" (a (low, high) pair) or "array" (scalar, per-channel
+    vector or an array broadcastable to x; None means "not used").
+    default: a value, or a function of `ShapeInfo` for defaults that must fit the shape.
+    """
+
+    name: str
+    kind: str
+    default: Any = None
+    doc: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple = ()
+
+    def default_for(self, info: "ShapeInfo"):
+        return self.default(info) if callable(self.default) else self.default
+
+
+@dataclass(frozen=True)
+class ShapeInfo:
+    """What a shape-dependent default needs: the layout and each axis' size."""
+
+    layout: str
+    shape: tuple
+
+    def size(self, axis: str) -> int:
+        return dict(zip(self.layout, self.shape))[axis]
+
+    @property
+    def spatial(self) -> str:
+        return spatial_axes(self.layout)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A normalization, declared once.
+
+    axes: the reduced axis letters, with '*' for every spatial axis of the layout ('N*' is
+    BatchNorm's N, H, W on images and N, L on sequences); '' when the `axes` parameter
+    decides. sharing(layout, shape, params) -> Partition or ChannelWindow.
+    compute(ctx) -> dict(output=..., mean=..., var=..., [stats, running_mean, ...]).
+    code(layout, shape, params) -> {"PyTorch": text, "Keras": text, ...}: equivalent code.
+    """
+
+    name: str
+    label: str
+    family: str
+    axes: str
+    centers: bool
+    params: tuple
+    formula: str
+    summary: str
+    compute: Callable
+    sharing: Callable
+    code: Callable
+    references: tuple = ()
+    pitfalls: tuple = ()
+    running_stats: bool = False
+    short: str = ""
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def param_names(self) -> tuple:
+        return tuple(p.name for p in self.params)
+
+    @property
+    def has_affine(self) -> bool:
+        return "weight" in self.param_names
+
+    def reduced_letters(self, layout: str, params: dict) -> str:
+        """The reduced axis letters for `layout`, in layout order."""
+        spec = params["axes"] if not self.axes else self.axes
+        spec = spec.replace("*", spatial_axes(layout))
+        return "".join(a for a in layout if a in spec)
+
+
+def expand_axes_param(value, layout: str) -> str:
+    """Validate an `axes` keyword ('NHW', ['N', 'H'], '*' for all spatial) against `layout`."""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        value = "".join(str(v) for v in value)
+    if not isinstance(value, str):
+        raise ValueError(f"axes must be a string of axis letters such as 'NHW', not {value!r}")
+    letters = value.upper().replace(",", "").replace(" ", "").replace("*", spatial_axes(layout))
+    bad = [a for a in letters if a not in layout]
+    if bad:
+        raise ValueError(f"axes letter(s) {', '.join(dict.fromkeys(bad))} not in layout {layout}")
+    if not letters:
+        raise ValueError("axes is empty: choose at least one axis to reduce over")
+    return "".join(a for a in layout if a in letters)
+
+
+def _coerce(p: Param, value, layout: str):
+    """The value converted to p's kind, or ValueError naming the parameter."""
+    if p.kind == "array" or (p.kind == "optional_float" and value is None):
+        return value
+    try:
+        if p.kind == "int":
+            if isinstance(value, bool) or float(value) != int(float(value)):
+                raise ValueError
+            value = int(float(value))
+        elif p.kind in ("float", "optional_float"):
+            value = float(value)
+        elif p.kind == "bool":
+            if not isinstance(value, (bool, int)) and str(value).lower() not in ("true", "false", "0", "1"):
+                raise ValueError
+            value = value if isinstance(value, bool) else str(value).lower() in ("true", "1")
+        elif p.kind == "range":
+            lo, hi = (float(v) for v in value)
+            if not lo < hi:
+                raise ValueError(f"{p.name} needs low < high, got ({lo:g}, {hi:g})")
+            return (lo, hi)
+        elif p.kind == "axes":
+            return expand_axes_param(value, layout)
+        elif p.kind == "choice":
+            if value not in p.choices:
+                raise ValueError(f"{p.name}={value!r} is not one of {', '.join(map(str, p.choices))}")
+            return value
+    except ValueError as exc:
+        if str(exc):
+            raise
+        raise ValueError(f"{p.name}={value!r} is not a valid {p.kind.replace('optional_', '')}") from None
+    except TypeError:
+        raise ValueError(f"{p.name}={value!r} is not a valid {p.kind}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{p.name}={value!r} must be a finite number")
+    if p.minimum is not None and value < p.minimum:
+        raise ValueError(f"{p.name}={value:g} must be at least {p.minimum:g}")
+    if p.maximum is not None and value > p.maximum:
+        raise ValueError(f"{p.name}={value:g} must be at most {p.maximum:g}")
+    return value
+
+
+def resolve_params(method: Method, layout: str, shape: tuple, given: dict) -> dict:
+    """Every parameter of `method`: the given ones validated, the rest at their defaults."""
+    unknown = sorted(set(given) - set(method.param_names))
+    if unknown:
+        valid = ", ".join(method.param_names) or "none"
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; valid: {valid}")
+    info = ShapeInfo(layout, tuple(shape))
+    return {p.name: _coerce(p, given[p.name], layout) if p.name in given else p.default_for(info)
+            for p in method.params}
+
+
+# -- shape-dependent defaults -------------------------------------------------------------
+
+def largest_divisor(n: int, limit: int) -> int:
+    """The largest divisor of n that is at most `limit` (at least 1)."""
+    return max(d for d in range(1, max(1, min(n, limit)) + 1) if n % d == 0)
+
+
+def default_groups(info: ShapeInfo) -> int:
+    """GroupNorm's default: the largest divisor of C not above 32 (the paper's G=32)."""
+    return largest_divisor(info.size(CHANNEL), 32)
+
+
+def default_virtual_batch(info: ShapeInfo) -> int:
+    """Ghost BatchNorm's default: the largest divisor of N up to N/2, so at least two virtual batches."""
+    n = info.size(BATCH)
+    return largest_divisor(n, max(1, n // 2))
+
+
+def default_batch_axes(info: ShapeInfo) -> str:
+    """BatchNorm's axes in this layout: N and every spatial axis."""
+    return "".join(a for a in info.layout if a == BATCH or a in info.spatial)
+
+
+@dataclass
+class Context:
+    """What a method's compute function gets: the input on its backend and the settings."""
+
+    method: Method
+    ops: Any
+    x: Any
+    layout: str
+    shape: tuple
+    params: dict
+    training: bool
+    running_mean: Any = None
+    running_var: Any = None
+    num_batches_tracked: int = 0
+    nonfinite: str = "omit"
+    input_eps: float = 1.1920929e-07
+    sharing: Any = None
+    overflow: bool = False
+    finite: Any = None  # mask of finite inputs, set when non-finite ones were left out
+    warnings: list = field(default_factory=list)
+
+    def warn(self, text: str):
+        if text not in self.warnings:
+            self.warnings.append(text)

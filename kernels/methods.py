@@ -8,7 +8,7 @@ from __future__ import annotations
 from math import prod
 
 from .layouts import BATCH, CHANNEL, permutation, spatial_axes
-from .moments import (affine, group_warnings, inverse_std, moments, per_channel, standardize, to_stat,
+from .moments import (affine, channel_vector, group_warnings, inverse_std, moments, per_channel, standardize, to_stat,
                       update_running)
 from .partition import ChannelWindow, Partition
 from .registry import (Method, Param, default_batch_axes, default_groups, default_virtual_batch)
@@ -67,13 +67,9 @@ def _rows(ctx, part, s):
 
 
 def _running_inputs(ctx):
-    """The given running statistics, or a fresh module's (mean 0, var 1)."""
-    channels = dict(zip(ctx.layout, ctx.shape))[CHANNEL]
-    ones = ctx.ops.full((channels,), 1.0, like=ctx.x)
-    rm = ctx.ops.reshape(ctx.ops.const(ctx.running_mean, like=ctx.x) * ones, (channels,)) \
-        if ctx.running_mean is not None else ones * 0.0
-    rv = ctx.ops.reshape(ctx.ops.const(ctx.running_var, like=ctx.x) * ones, (channels,)) \
-        if ctx.running_var is not None else ones
+    """The given running statistics as length-C vectors, or a fresh module's (mean 0, var 1)."""
+    rm = channel_vector(ctx, 0.0 if ctx.running_mean is None else ctx.running_mean, "running_mean")
+    rv = channel_vector(ctx, 1.0 if ctx.running_var is None else ctx.running_var, "running_var")
     if ctx.ops.count(rv < 0):
         raise ValueError("running_var has negative values; a variance is never negative")
     return rm, rv
@@ -162,8 +158,8 @@ def _spatial_size(ctx) -> int:
 
 def _compute_rms(ctx):
     eps = ctx.params["eps"]
-    if eps is None:  # torch: eps=None means torch.finfo(input.dtype).eps
-        eps = ctx.input_eps
+    if eps is None:  # torch: finfo(dtype).eps of the computation dtype (float32 for half inputs)
+        eps = ctx.compute_eps
     return _standard(ctx, center=False, eps=eps)
 
 
@@ -554,7 +550,7 @@ _ENTRIES = [
             pitfalls=("C must be divisible by the number of groups G.",
                       "The affine γ, β are per channel, not per group.")),
     _method("rms", "RMSNorm", "activation", "C*", False,
-            (Param("eps", "optional_float", None, "added to the mean square; None: torch.finfo(dtype).eps",
+            (Param("eps", "optional_float", None, "added to the mean square; None: torch.finfo(dtype).eps of the computation dtype (float32 for half)",
                    minimum=0.0), *AFFINE),
             "y = x / √(mean(x²) + ε) · γ\nmean over (C, H, W) for each sample; no centering",
             "LayerNorm without the centering: divides by the root mean square per sample. Used in LLaMA-style "

@@ -94,14 +94,19 @@ def from_stat(ctx, part: Partition, s):
     return ctx.ops.reshape(s, part.expanded_stat_shape)
 
 
-def per_channel(ctx, values, name: str):
-    """A length-C vector (running statistics) reshaped to broadcast along C in x's layout."""
+def channel_vector(ctx, values, name: str):
+    """`values` (a number or one per channel) as a length-C vector on x's backend."""
     v = ctx.ops.const(values, like=ctx.x)
     channels = dict(zip(ctx.layout, ctx.shape))[CHANNEL]
-    if tuple(v.shape) not in ((channels,), (1,)) and v.ndim != 0:
+    if v.ndim != 0 and tuple(v.shape) not in ((channels,), (1,)):
         raise ValueError(f"{name} has shape {tuple(v.shape)}; it needs one value per channel (C={channels})")
-    shape = tuple(channels if a == CHANNEL else 1 for a in ctx.layout)
-    return ctx.ops.reshape(v * ctx.ops.full((channels,), 1.0, like=v), shape)
+    return v * ctx.ops.full((channels,), 1.0, like=v)
+
+
+def per_channel(ctx, values, name: str):
+    """A number or length-C vector reshaped to broadcast along C in x's layout."""
+    shape = tuple(size if a == CHANNEL else 1 for a, size in zip(ctx.layout, ctx.shape))
+    return ctx.ops.reshape(channel_vector(ctx, values, name), shape)
 
 
 def affine(ctx, y):

@@ -143,14 +143,13 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
         raise fail(str(exc)) from None
     xb = ops.asarray(x)
     input_dtype = xb.dtype
-    is_float = (np.issubdtype(input_dtype, np.floating) if backend == "numpy" else xb.is_floating_point())
     keep_dtype = ops.is_half(xb)
     compute_dtype = ops.compute_dtype(xb)
     xc = ops.astype(xb, compute_dtype)
     ctx = Context(method=m, ops=ops, x=xc, layout=layout, shape=shape, params=resolved, training=bool(training),
                   running_mean=running_mean, running_var=running_var,
                   num_batches_tracked=int(num_batches_tracked), nonfinite=nonfinite,
-                  input_eps=ops.finfo_eps(xb) if is_float else ops.finfo_eps(xc), sharing=sharing)
+                  compute_eps=ops.finfo_eps(xc), sharing=sharing)
     try:
         out = m.compute(ctx)
         if ctx.overflow and compute_dtype != ops.xp.float64:

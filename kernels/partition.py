@@ -158,7 +158,9 @@ class Partition:
 
 def _outer_and(vectors) -> np.ndarray:
     """The boolean array whose [i, j, ...] is vectors[0][i] & vectors[1][j] & ..."""
-    return reduce(np.logical_and, np.ix_(*vectors))
+    n = len(vectors)
+    shaped = [np.asarray(v).reshape((1,) * i + (-1,) + (1,) * (n - i - 1)) for i, v in enumerate(vectors)]
+    return np.broadcast_to(reduce(np.logical_and, shaped), tuple(len(v) for v in vectors)).copy()
 
 
 def _join(words) -> str:

@@ -204,7 +204,7 @@ class Context:
     running_var: Any = None
     num_batches_tracked: int = 0
     nonfinite: str = "omit"
-    input_eps: float = 1.1920929e-07
+    compute_eps: float = 1.1920929e-07  # finfo(compute dtype).eps: RMSNorm's eps=None
     sharing: Any = None
     overflow: bool = False
     finite: Any = None  # mask of finite inputs, set when non-finite ones were left out

@@ -34,8 +34,8 @@ def _renorm(x, p):
     rm = p.get("running_mean", torch.zeros(x.shape[1], dtype=x.dtype)).view(shape)
     rv = p.get("running_var", torch.ones(x.shape[1], dtype=x.dtype)).view(shape)
     sigma = (rv + p["eps"]).sqrt()
-    r = ((var_b + p["eps"]).sqrt() / sigma).clamp(1 / p["rmax"], p["rmax"])
-    d = ((mu_b - rm) / sigma).clamp(-p["dmax"], p["dmax"])
+    r = ((var_b + p["eps"]).sqrt() / sigma).clamp(1 / p["rmax"], p["rmax"]).detach()  # constants in the
+    d = ((mu_b - rm) / sigma).clamp(-p["dmax"], p["dmax"]).detach()  # backward pass, as in the paper
     return _batch(x, p) * r + d
 
 

@@ -198,12 +198,6 @@ class NumpyOps(Ops):
         np.clip(idx, 0, bins - 1, out=idx)  # the top edge belongs to the last bin, as in histc
         return np.bincount(idx, minlength=bins)
 
-    def sample(self, x, n, seed):
-        """n elements of x chosen uniformly (with replacement, reproducible)."""
-        flat = x.ravel()
-        idx = np.random.default_rng(seed).integers(0, flat.size, n)
-        return flat[idx]
-
     def synchronize(self):
         pass
 
@@ -221,7 +215,7 @@ class TorchOps(Ops):
         if isinstance(x, t.Tensor):
             x = x.detach()
         elif isinstance(x, np.ndarray) and x.dtype.kind in "fiub" and x.dtype.byteorder in "=|":
-            x = t.from_numpy(np.ascontiguousarray(x))
+            x = t.from_numpy(np.ascontiguousarray(x) if x.flags.writeable else np.array(x))
         else:
             x = t.as_tensor(np.asarray(x))
         if dtype is not None:
@@ -320,11 +314,6 @@ class TorchOps(Ops):
     def histogram(self, x, lo, hi, bins):
         # histc counts values equal to `hi` in the last bin and drops those outside [lo, hi]
         return self.to_numpy(self.torch.histc(x.reshape(-1), bins=bins, min=lo, max=hi)).astype(np.int64)
-
-    def sample(self, x, n, seed):
-        flat = x.reshape(-1)
-        idx = np.random.default_rng(seed).integers(0, flat.numel(), n)
-        return flat[self.torch.from_numpy(idx).to(flat.device)]
 
     def synchronize(self):
         if self.device.startswith("cuda"):

@@ -14,7 +14,8 @@ from .partition import ChannelWindow, Partition
 from .registry import (Method, Param, default_batch_axes, default_groups, default_virtual_batch)
 
 # -- parameters shared by several methods ------------------------------------------------
-EPS = Param("eps", "float", 1e-5, "added to the variance inside the square root: (x − μ) / √(σ² + ε)", minimum=0.0)
+EPS = Param("eps", "float", 1e-5, "added to the variance inside the square root: (x − μ) / √(σ² + ε)", minimum=0.0,
+            log=True)
 WEIGHT = Param("weight", "array", None, "affine scale γ: a number, one per channel, or an array broadcastable "
                                          "to x (None: 1)")
 BIAS = Param("bias", "array", None, "affine shift β, shaped like weight (None: 0)")
@@ -550,8 +551,9 @@ _ENTRIES = [
             pitfalls=("C must be divisible by the number of groups G.",
                       "The affine γ, β are per channel, not per group.")),
     _method("rms", "RMSNorm", "activation", "C*", False,
-            (Param("eps", "optional_float", None, "added to the mean square; None: torch.finfo(dtype).eps of the computation dtype (float32 for half)",
-                   minimum=0.0), *AFFINE),
+            (Param("eps", "optional_float", None, "added to the mean square; None: torch.finfo(dtype).eps of the "
+                                                      "computation dtype (float32 for half)", minimum=0.0, log=True),
+             *AFFINE),
             "y = x / √(mean(x²) + ε) · γ\nmean over (C, H, W) for each sample; no centering",
             "LayerNorm without the centering: divides by the root mean square per sample. Used in LLaMA-style "
             "transformers.",
@@ -562,7 +564,7 @@ _ENTRIES = [
                       "The mean is not removed: a shifted input stays shifted.")),
     _method("lrn", "LocalResponseNorm", "activation", "C", False,
             (Param("size", "int", 5, "number of neighbouring channels in the window n", minimum=1),
-             Param("alpha", "float", 1e-4, "multiplier α of the window's mean square", minimum=0.0),
+             Param("alpha", "float", 1e-4, "multiplier α of the window's mean square", minimum=0.0, log=True),
              Param("beta", "float", 0.75, "exponent β", minimum=0.0),
              Param("k", "float", 1.0, "additive constant k", minimum=0.0)),
             "b_c = a_c / (k + α/n · Σ_{c'} a_{c'}²)^β\nc' from c − n//2 to c + (n−1)//2 at the same (n, h, w)",
@@ -575,7 +577,7 @@ _ENTRIES = [
                       "torch divides α by the window size; TensorFlow does not.",
                       "torch's window for even sizes is asymmetric: c − n/2 ... c + n/2 − 1.")),
     _method("pixel", "PixelNorm", "activation", "C", False,
-            (Param("eps", "float", 1e-8, "added to the mean square", minimum=0.0),),
+            (Param("eps", "float", 1e-8, "added to the mean square", minimum=0.0, log=True),),
             "y = x / √(mean_c(x²) + ε)\nover C at each sample and position (ProGAN)",
             "Scales each pixel's feature vector to unit root mean square, over channels only (ProGAN, StyleGAN).",
             lambda ctx: _standard(ctx, center=False), _code_pixel,
@@ -611,7 +613,8 @@ _ENTRIES = [
             pitfalls=("rmax=1, dmax=0 is plain BatchNorm.", "Without given running statistics a fresh module's "
                                                              "(mean 0, var 1) are used.")),
     _method("frn", "Filter Response Norm", "activation", "*", False,
-            (Param("eps", "float", 1e-6, "added to ν² (the paper learns it for 1x1 maps; its absolute value is used)"),
+            (Param("eps", "float", 1e-6, "added to ν² (the paper learns it for 1x1 maps; its absolute value is used)",
+                   log=True),
              Param("tau", "float", 0.0, "TLU threshold τ: z = max(y, τ)"),
              Param("tlu", "bool", True, "apply the thresholded linear unit"), *AFFINE),
             "ν² = mean(x²) over (H, W);  y = γ · x / √(ν² + |ε|) + β;  z = max(y, τ)",

@@ -28,6 +28,7 @@ class Moments:
     var: Any
     count: Any
     finite: Any = None
+    centered: Any = None  # x - mean, kept so standardizing does not subtract twice
 
 
 def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
@@ -46,11 +47,9 @@ def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
             ctx.overflow = True  # finite values whose sum overflows: normalize retries in float64
     if center:
         d = xe - mean
-        var = ops.mean(d * d, axes)
-    else:
-        var = ops.mean(xe * xe, axes)
-        mean = ops.zeros(var.shape, like=var)
-    return Moments(mean, var, part.group_size)
+        return Moments(mean, ops.mean(d * d, axes), part.group_size, centered=d)
+    var = ops.mean(xe * xe, axes)
+    return Moments(ops.zeros(var.shape, like=var), var, part.group_size, centered=xe)
 
 
 def _moments_omitting(ctx, part, xe, finite, center, bad) -> Moments:
@@ -81,8 +80,8 @@ def inverse_std(ops, var, eps: float):
 
 def standardize(ctx, part: Partition, xe, m: Moments, eps: float):
     """(x - mean) / sqrt(var + eps) in x's own shape."""
-    y = (xe - m.mean) * inverse_std(ctx.ops, m.var, eps)
-    return ctx.ops.reshape(y, ctx.shape)
+    centered = m.centered if m.centered is not None else xe - m.mean
+    return ctx.ops.reshape(centered * inverse_std(ctx.ops, m.var, eps), ctx.shape)
 
 
 def to_stat(ctx, part: Partition, s):

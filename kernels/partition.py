@@ -9,7 +9,6 @@ LocalResponseNorm shares no groups: every element has its own `ChannelWindow`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import reduce
 from math import prod
 
 import numpy as np
@@ -115,6 +114,18 @@ class Partition:
         """Index into a statistic (of `stat_shape`) of the group holding x[index]."""
         return tuple(int(lab[i]) for lab, i in zip(self.axis_labels(), index))
 
+    def box(self, group) -> tuple:
+        """Slices selecting the elements of the group at `group` (an index into a statistic):
+        every statistics group is a box, a range along each axis."""
+        out = []
+        for axis, g in zip(self.layout, group):
+            block = self._split(axis)
+            if block:
+                out.append(slice(g * block, (g + 1) * block))
+            else:
+                out.append(slice(None) if axis in self.reduce else slice(g, g + 1))
+        return tuple(out)
+
     def labels(self) -> np.ndarray:
         """Flat statistics-group number of every element (an int array of `shape`)."""
         labs = self.axis_labels()
@@ -123,9 +134,7 @@ class Partition:
 
     def mask(self, index) -> np.ndarray:
         """True where an element is in the same statistics group as x[index]."""
-        labs = self.axis_labels()
-        vectors = [lab == lab[i] for lab, i in zip(labs, index)]
-        return _outer_and(vectors)
+        return _box_mask(self.shape, self.box(self.group_of(index)))
 
     # -- words ---------------------------------------------------------------------------
     def describe(self) -> str:
@@ -156,11 +165,10 @@ class Partition:
         return f"{where}, over {_join(over)}"
 
 
-def _outer_and(vectors) -> np.ndarray:
-    """The boolean array whose [i, j, ...] is vectors[0][i] & vectors[1][j] & ..."""
-    n = len(vectors)
-    shaped = [np.asarray(v).reshape((1,) * i + (-1,) + (1,) * (n - i - 1)) for i, v in enumerate(vectors)]
-    return np.broadcast_to(reduce(np.logical_and, shaped), tuple(len(v) for v in vectors)).copy()
+def _box_mask(shape, box) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    mask[box] = True
+    return mask
 
 
 def _join(words) -> str:
@@ -181,17 +189,13 @@ class ChannelWindow:
         channels = dict(zip(self.layout, self.shape))[CHANNEL]
         return max(0, c - self.size // 2), min(channels - 1, c + (self.size - 1) // 2)
 
+    def box(self, index) -> tuple:
+        """Slices selecting the window of the element at `index`."""
+        lo, hi = self.window(index[self.layout.index(CHANNEL)])
+        return tuple(slice(lo, hi + 1) if a == CHANNEL else slice(i, i + 1) for a, i in zip(self.layout, index))
+
     def mask(self, index) -> np.ndarray:
-        vectors = []
-        for axis, size, i in zip(self.layout, self.shape, index):
-            v = np.zeros(size, bool)
-            if axis == CHANNEL:
-                lo, hi = self.window(i)
-                v[lo:hi + 1] = True
-            else:
-                v[i] = True
-            vectors.append(v)
-        return _outer_and(vectors)
+        return _box_mask(self.shape, self.box(index))
 
     def describe(self) -> str:
         spatial = ", ".join(a for a in self.layout if a in SPATIAL_LETTERS)

@@ -31,6 +31,7 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple = ()
+    log: bool = False  # a display hint: values span decades (eps, alpha), step them by factors
 
     def default_for(self, info: "ShapeInfo"):
         return self.default(info) if callable(self.default) else self.default

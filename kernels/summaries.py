@@ -6,6 +6,7 @@ Everything returned here is NumPy and finite: NaN/Inf values are counted, never 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ from .backend import get_ops
 from .partition import ChannelWindow, Partition
 
 #: Histograms of more elements than this are computed on a uniform random sample.
-DEFAULT_MAX_SAMPLES = 1 << 18
+DEFAULT_MAX_SAMPLES = 1 << 16
 
 
 def display_partition(sharing) -> Partition:
@@ -25,9 +26,46 @@ def display_partition(sharing) -> Partition:
     return sharing
 
 
+def _prepared(ops, values, shape=None):
+    a = ops.asarray(values)
+    a = ops.astype(a, ops.compute_dtype(a))
+    return ops.reshape(a, shape) if shape is not None else a
+
+
+@dataclass
+class GroupMoments:
+    """Count, mean and biased variance of the finite values of every statistics group
+    (flat order of `stat_shape`)."""
+
+    stat_shape: tuple
+    count: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+
+
+def group_moments(values, sharing, backend: str = "numpy", device: str = "cpu") -> GroupMoments:
+    ops = get_ops(backend, device)
+    part = display_partition(sharing)
+    xe, axes = _prepared(ops, values, part.expanded_shape), part.reduce_positions
+    mean = ops.mean(xe, axes)
+    if ops.all(ops.isfinite(mean)):
+        d = xe - mean
+        count = np.full(part.n_groups, part.group_size)
+        return GroupMoments(part.stat_shape, count, ops.to_numpy(mean).ravel(), ops.to_numpy(ops.mean(d * d, axes)).ravel())
+    finite = ops.isfinite(xe)
+    x0 = ops.where(finite, xe, 0.0)
+    n = ops.sum(ops.astype(finite, x0.dtype), axes)
+    safe = ops.maximum(n, 1.0)
+    mean = ops.sum(x0, axes) / safe
+    d = ops.where(finite, xe - mean, 0.0)
+    var = ops.sum(d * d, axes) / safe
+    return GroupMoments(part.stat_shape, ops.to_numpy(n).ravel().astype(np.int64), ops.to_numpy(mean).ravel(),
+                        ops.to_numpy(var).ravel())
+
+
 @dataclass
 class GroupStats:
-    """One row per statistics group (flat order of `stat_shape`)."""
+    """One row per statistics group (flat order of `stat_shape`), before and after."""
 
     stat_shape: tuple
     count: np.ndarray
@@ -43,41 +81,20 @@ class GroupStats:
         """The group's index into a statistic of `stat_shape`."""
         return tuple(int(i) for i in np.unravel_index(row, self.stat_shape))
 
-
-def _finite_moments(ops, xe, axes):
-    """(count, mean, biased var) over axes using the finite values only."""
-    mean = ops.mean(xe, axes)
-    if ops.all(ops.isfinite(mean)):
-        d = xe - mean
-        count = np.full(int(np.prod(mean.shape)), int(np.prod(xe.shape)) // int(np.prod(mean.shape)))
-        return count, ops.to_numpy(mean).ravel(), ops.to_numpy(ops.mean(d * d, axes)).ravel()
-    finite = ops.isfinite(xe)
-    x0 = ops.where(finite, xe, 0.0)
-    n = ops.sum(ops.astype(finite, x0.dtype), axes)
-    safe = ops.maximum(n, 1.0)
-    mean = ops.sum(x0, axes) / safe
-    d = ops.where(finite, xe - mean, 0.0)
-    var = ops.sum(d * d, axes) / safe
-    return ops.to_numpy(n).ravel().astype(np.int64), ops.to_numpy(mean).ravel(), ops.to_numpy(var).ravel()
+    @classmethod
+    def of(cls, before: GroupMoments, after: GroupMoments) -> "GroupStats":
+        return cls(before.stat_shape, before.count, before.mean, before.var, after.mean, after.var)
 
 
 def group_stats(before, after, sharing, backend: str = "numpy", device: str = "cpu") -> GroupStats:
     """Count, mean and biased variance of every statistics group, before and after."""
-    ops = get_ops(backend, device)
-    part = display_partition(sharing)
-    axes = part.reduce_positions
-    out = []
-    for arr in (before, after):
-        a = ops.asarray(arr)
-        a = ops.astype(a, ops.compute_dtype(a))
-        out.append(_finite_moments(ops, ops.reshape(a, part.expanded_shape), axes))
-    (count, mb, vb), (_, ma, va) = out
-    return GroupStats(part.stat_shape, count, mb, vb, ma, va)
+    return GroupStats.of(group_moments(before, sharing, backend, device), group_moments(after, sharing, backend, device))
 
 
 @dataclass
 class Summary:
-    """Summary numbers over the finite values; `nonfinite` counts the others."""
+    """Summary numbers over the finite values; `nonfinite` counts the others. beyond_3sigma is
+    estimated on a sample when `sampled`."""
 
     count: int
     mean: float
@@ -86,15 +103,16 @@ class Summary:
     max: float
     beyond_3sigma: float  # fraction of values farther than 3 std from the mean
     nonfinite: int
+    sampled: bool = False
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
 def summarize(values, backend: str = "numpy", device: str = "cpu") -> Summary:
+    """Exact summary numbers of all values."""
     ops = get_ops(backend, device)
-    a = ops.asarray(values)
-    a = ops.reshape(ops.astype(a, ops.compute_dtype(a)), (-1,))
+    a = _prepared(ops, values, (-1,))
     total = int(a.shape[0])
     finite = ops.isfinite(a)
     n = ops.count(finite)
@@ -106,8 +124,22 @@ def summarize(values, backend: str = "numpy", device: str = "cpu") -> Summary:
     d = a - mean
     std = ops.scalar(ops.mean(d * d, (0,)).reshape(())) ** 0.5
     beyond = ops.count(ops.abs(d) > 3 * std) / n if std > 0 else 0.0
-    return Summary(n, mean, std, ops.scalar(ops.amin(a, (0,)).reshape(())), ops.scalar(ops.amax(a, (0,)).reshape(())),
-                   beyond, total - n)
+    return Summary(n, mean, std, ops.scalar(a.min()), ops.scalar(a.max()), beyond, total - n)
+
+
+def summary_from(moments: GroupMoments, value_range, sample, total: int, sampled: bool) -> Summary:
+    """Summary numbers without another pass over the data: mean and variance pooled from the
+    groups (law of total variance), the range as given, beyond-3σ counted on `sample` (numpy)."""
+    n = int(moments.count.sum())
+    if n == 0:
+        return Summary(0, 0.0, 0.0, 0.0, 0.0, 0.0, total, sampled)
+    w = moments.count / n
+    mean = float(np.sum(w * moments.mean))
+    var = float(np.sum(w * (moments.var + (moments.mean - mean) ** 2)))
+    std = max(var, 0.0) ** 0.5
+    s = sample[np.isfinite(sample)]
+    beyond = float(np.count_nonzero(np.abs(s - mean) > 3 * std)) / max(1, s.size) if std > 0 else 0.0
+    return Summary(n, mean, std, float(value_range[0]), float(value_range[1]), beyond, total - n, sampled)
 
 
 @dataclass
@@ -116,6 +148,8 @@ class Histograms:
 
     With shared=True both use the same edges. When the tensors were subsampled, counts are
     scaled by `scale` (elements per sampled value) so they still estimate element counts.
+    `range_before`/`range_after` are the finite (min, max) of all values; `sample_before` /
+    `sample_after` the values that were binned (numpy).
     """
 
     edges_before: np.ndarray
@@ -124,9 +158,13 @@ class Histograms:
     counts_after: np.ndarray
     sampled: bool
     scale: float
+    range_before: tuple = (0.0, 0.0)
+    range_after: tuple = (0.0, 0.0)
+    sample_before: np.ndarray = None
+    sample_after: np.ndarray = None
 
 
-def finite_range(ops, a):
+def finite_range(ops, a) -> tuple:
     """(min, max) of the finite values of backend array a; (0, 0) when there are none."""
     lo, hi = ops.scalar(a.min()), ops.scalar(a.max())
     if np.isfinite(lo) and np.isfinite(hi):
@@ -137,6 +175,15 @@ def finite_range(ops, a):
     return ops.scalar(a.min()), ops.scalar(a.max())
 
 
+@functools.lru_cache(maxsize=8)
+def sample_indices(total: int, n: int, seed: int) -> np.ndarray:
+    """n positions in range(total) drawn uniformly with replacement (cached: the same draw
+    serves every update of the same tensor size)."""
+    idx = np.random.default_rng(seed).integers(0, total, n)
+    idx.setflags(write=False)
+    return idx
+
+
 def _edges(lo, hi, bins):
     if hi <= lo:  # a single value: a unit-wide bin range around it
         lo, hi = lo - 0.5, hi + 0.5
@@ -144,27 +191,29 @@ def _edges(lo, hi, bins):
 
 
 def histograms(before, after, bins: int = 64, shared: bool = True, max_samples: int | None = DEFAULT_MAX_SAMPLES,
-               seed: int = 0, backend: str = "numpy", device: str = "cpu", value_range=None) -> Histograms:
+               seed: int = 0, backend: str = "numpy", device: str = "cpu", value_range=None,
+               range_before=None) -> Histograms:
     """Histograms of before and after (same size) over shared or separate bin edges.
 
     max_samples: above this many elements, both tensors are histogrammed on the same
     uniform random sample of positions (reproducible with `seed`); None: never sample.
     value_range: fixed (lo, hi) for both, instead of the data's range.
+    range_before: the known finite range of `before`, to skip a pass over it.
     """
     ops = get_ops(backend, device)
-    arrays = []
-    for arr in (before, after):
-        a = ops.asarray(arr)
-        arrays.append(ops.reshape(ops.astype(a, ops.compute_dtype(a)), (-1,)))
+    arrays = [_prepared(ops, arr, (-1,)) for arr in (before, after)]
     total = int(arrays[0].shape[0])
+    ranges = [range_before or finite_range(ops, arrays[0]), finite_range(ops, arrays[1])]
     sampled = max_samples is not None and total > max_samples
     if sampled:
-        arrays = [ops.sample(a, max_samples, seed) for a in arrays]
+        idx = ops.asarray(sample_indices(total, max_samples, seed))
+        arrays = [a[idx] for a in arrays]
     scale = total / max_samples if sampled else 1.0
-    ranges = [value_range] * 2 if value_range is not None else [finite_range(ops, a) for a in arrays]
+    bin_ranges = [value_range] * 2 if value_range is not None else list(ranges)
     if shared and value_range is None:
         lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-        ranges = [(lo, hi)] * 2
-    edges = [_edges(float(lo), float(hi), bins) for lo, hi in ranges]
+        bin_ranges = [(lo, hi)] * 2
+    edges = [_edges(float(lo), float(hi), bins) for lo, hi in bin_ranges]
     counts = [ops.histogram(a, e[0], e[-1], bins) * scale for a, e in zip(arrays, edges)]
-    return Histograms(edges[0], counts[0], edges[1], counts[1], sampled, scale)
+    return Histograms(edges[0], counts[0], edges[1], counts[1], sampled, scale, tuple(ranges[0]), tuple(ranges[1]),
+                      ops.to_numpy(arrays[0]), ops.to_numpy(arrays[1]))

@@ -1,0 +1,44 @@
+"""Starting the GUI: a one-line explanation instead of a Qt abort when there is no display or
+the xcb libraries are missing, then the main window."""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import sys
+
+#: Libraries Qt's xcb platform plugin loads, and the Debian/Ubuntu packages that provide them.
+XCB_LIBRARIES = {"xcb-cursor": "libxcb-cursor0", "xkbcommon-x11": "libxkbcommon-x11-0", "EGL": "libegl1",
+                 "GL": "libgl1", "fontconfig": "libfontconfig1", "dbus-1": "libdbus-1-3"}
+
+
+def display_problem(environ=os.environ, platform=sys.platform, find_library=ctypes.util.find_library) -> str | None:
+    """Why a window cannot open here (one line), or None."""
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    if not environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY"):
+        return ("no display found (neither DISPLAY nor WAYLAND_DISPLAY is set): run it on a desktop or under "
+                "Xvfb (xvfb-run norm-explorer), or use the headless commands (norm-explorer --help)")
+    if environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY"):
+        missing = [pkg for lib, pkg in XCB_LIBRARIES.items() if find_library(lib) is None]
+        if missing:
+            return ("Qt's xcb platform needs system libraries that are missing; install them with: "
+                    f"sudo apt-get install {' '.join(missing)}")
+    return None
+
+
+def run_gui(argv=None) -> int:
+    problem = display_problem()
+    if problem:
+        print(f"norm-explorer: {problem}", file=sys.stderr)
+        return 1
+    from PySide6.QtWidgets import QApplication
+
+    from .main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
+    app.setApplicationName("Norm Explorer")
+    app.setOrganizationName("NormExplorer")
+    window = MainWindow()
+    window.show()
+    return app.exec()

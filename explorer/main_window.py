@@ -1,0 +1,170 @@
+"""The main window: assembles the panels into docks and tabs, menus, shortcuts and the status
+bar. It holds no logic of its own beyond wiring."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar, QSplitter, QTabWidget,
+                               QWidget)
+
+from kernels import METHODS
+
+from . import __version__
+from .settings_store import qsettings, restore_state, save_state
+from .state import AppState
+from .widgets.controls import ControlPanel
+from .widgets.group_table import GroupStatsPanel
+from .widgets.histograms import HistogramPanel
+from .widgets.info_panel import InfoPanel
+from .widgets.tensor_view import TensorView
+from .widgets.value_view import ValueView
+
+
+class MainWindow(QMainWindow):
+    """MainWindow(state=None) builds the whole window; window.state is the AppState."""
+
+    def __init__(self, state: AppState | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._owns_state = state is None
+        self.state = state if state is not None else AppState()
+        if self._owns_state:
+            restore_state(self.state)
+        self.setWindowTitle("Norm Explorer")
+        self.setObjectName("main_window")
+        self.resize(1480, 940)
+
+        self.tensor_view = TensorView(self.state)
+        self.value_view = ValueView(self.state)
+        self.histograms = HistogramPanel(self.state)
+        self.view_tabs = QTabWidget(objectName="tabs_views")
+        self.view_tabs.addTab(self.tensor_view, "Statistics groups")
+        self.view_tabs.addTab(self.value_view, "Values")
+        explore = QSplitter(Qt.Orientation.Vertical, objectName="split_explore")
+        explore.addWidget(self.view_tabs)
+        explore.addWidget(self.histograms)
+        explore.setSizes([430, 380])
+        self.tabs = QTabWidget(objectName="tabs_main")
+        self.tabs.addTab(explore, "Explore")
+        self.setCentralWidget(self.tabs)
+
+        self.controls = ControlPanel(self.state)
+        self.info = InfoPanel(self.state)
+        self.group_stats = GroupStatsPanel(self.state)
+        self.dock_controls = self._dock("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.dock_info = self._dock("About this method", self.info, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.dock_groups = self._dock("Per-group statistics", self.group_stats, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.dock_controls.setMinimumWidth(350)
+        self.resizeDocks([self.dock_controls, self.dock_info], [360, 400], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.dock_groups], [190], Qt.Orientation.Vertical)
+
+        self._build_status_bar()
+        self._build_menus()
+        self.state.resultChanged.connect(self._show_status)
+        self.state.errorChanged.connect(self._show_status)
+        self.state.busyChanged.connect(self.busy.setVisible)
+        if self._owns_state:
+            self._restore_geometry()
+
+    def _dock(self, title, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName("dock_" + title.split()[0].lower().replace("-", "_"))
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    # -- status bar ------------------------------------------------------------------------------
+    def _build_status_bar(self):
+        bar = self.statusBar()
+        self.status_compute = QLabel(objectName="label_status")
+        self.busy = QProgressBar(objectName="progress_busy")
+        self.busy.setRange(0, 0)  # indeterminate: a computation is running
+        self.busy.setMaximumWidth(120)
+        self.busy.setToolTip("computing…")
+        self.busy.hide()
+        bar.addPermanentWidget(self.busy)
+        bar.addPermanentWidget(self.status_compute)
+
+    def _show_status(self, *_):
+        s, c = self.state, self.state.computed
+        if s.error:
+            self.statusBar().showMessage(f"Not computed: {s.error}")
+        else:
+            self.statusBar().clearMessage()
+        if c is not None:
+            r = c.request
+            sampled = " · histograms sampled" if c.hist.sampled else ""
+            self.status_compute.setText(
+                f"{r.backend} on {r.device} · {c.x.size:,} elements · normalize {c.normalize_ms:.1f} ms · "
+                f"total {c.total_ms:.1f} ms{sampled}")
+
+    # -- menus -------------------------------------------------------------------------------------
+    def _build_menus(self):
+        menu = self.menuBar()
+        self.menu_file = menu.addMenu("&File")
+        self.action_quit = self._action(self.menu_file, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+
+        view = menu.addMenu("&View")
+        for dock in (self.dock_controls, self.dock_info, self.dock_groups):
+            view.addAction(dock.toggleViewAction())
+        view.addSeparator()
+        self._action(view, "&Log counts", "Ctrl+L", lambda: self.state.update(log_counts=not self.state.log_counts))
+        self._action(view, "&Same bins before and after", "Ctrl+B",
+                     lambda: self.state.update(shared_bins=not self.state.shared_bins))
+        self._action(view, "Statistics &groups view", "Ctrl+G", lambda: self.view_tabs.setCurrentWidget(self.tensor_view))
+        self._action(view, "&Values view", "Ctrl+Shift+V", lambda: self.view_tabs.setCurrentWidget(self.value_view))
+
+        methods = menu.addMenu("&Method")
+        for k, m in enumerate(METHODS.values()):
+            shortcut = f"Ctrl+{k + 1}" if k < 9 else None
+            self._action(methods, m.label, shortcut, lambda checked=False, n=m.name: self.state.update(method=n))
+        methods.addSeparator()
+        self._action(methods, "&Train / eval", "Ctrl+T", lambda: self.state.update(training=not self.state.training))
+        self._action(methods, "New &seed", "Ctrl+R", lambda: self.state.update(seed=self.state.seed + 1))
+
+        help_menu = menu.addMenu("&Help")
+        self._action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
+        self._action(help_menu, "&About Norm Explorer", None, self.show_about)
+
+    def _action(self, menu, text, shortcut, slot) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def show_shortcuts(self):
+        lines = []
+        for menu in self.menuBar().findChildren(type(self.menu_file)):
+            for a in menu.actions():
+                if not a.shortcut().isEmpty():
+                    lines.append(f"<tr><td>{a.shortcut().toString()}</td><td>{a.text().replace('&', '')}</td></tr>")
+        QMessageBox.information(self, "Keyboard shortcuts", "<table>" + "".join(lines) + "</table>")
+
+    def show_about(self):
+        QMessageBox.about(self, "About Norm Explorer",
+                          f"<b>Norm Explorer {__version__}</b><p>See which elements share statistics in BatchNorm, "
+                          "LayerNorm, GroupNorm and friends, and what each does to the distribution of values. "
+                          "Numbers match torch.nn.</p>")
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def _restore_geometry(self):
+        store = qsettings()
+        geometry, window_state = store.value("geometry"), store.value("window_state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(window_state, QByteArray):
+            self.restoreState(window_state)
+
+    def closeEvent(self, event):
+        if self._owns_state:
+            store = qsettings()
+            save_state(self.state, store)
+            store.setValue("geometry", self.saveGeometry())
+            store.setValue("window_state", self.saveState())
+            self.state.shutdown()
+        super().closeEvent(event)

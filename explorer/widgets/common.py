@@ -1,0 +1,88 @@
+"""Small building blocks shared by the panels: a spin box for numbers that span decades,
+the inline error style, and signal blocking."""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+from PySide6.QtCore import QObject, QSignalBlocker
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QWidget
+
+INVALID_STYLE = "QAbstractSpinBox[invalid=true], QComboBox[invalid=true] { border: 1px solid #d33; background: #fff0f0; }"
+
+
+@contextmanager
+def blocked(*objects: QObject):
+    """Model -> widget updates without signals looping back."""
+    blockers = [QSignalBlocker(o) for o in objects]
+    try:
+        yield
+    finally:
+        for b in blockers:
+            b.unblock()
+
+
+def mark_invalid(widget: QWidget, invalid: bool):
+    if bool(widget.property("invalid")) != invalid:
+        widget.setProperty("invalid", invalid)
+        widget.style().unpolish(widget)
+        widget.style().polish(widget)
+
+
+class SciSpinBox(QDoubleSpinBox):
+    """A double spin box that shows values like 1e-05 and, with log=True, steps by factors
+    (1e-5 -> 3.16e-5 -> 1e-4), so eps-like values are easy to sweep."""
+
+    def __init__(self, log: bool = False, minimum: float = -1e12, maximum: float = 1e12, parent=None):
+        super().__init__(parent)
+        self.log = log
+        self.setDecimals(15)
+        self.setRange(minimum, maximum)
+        self.setKeyboardTracking(False)
+        self.setSingleStep(0.05)
+        self.setAccelerated(True)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):
+        stripped = text.strip()
+        try:
+            float(stripped)
+            return QValidator.State.Acceptable, text, pos
+        except ValueError:
+            ok = all(ch in "0123456789.eE+-" for ch in stripped)
+            return (QValidator.State.Intermediate if ok else QValidator.State.Invalid), text, pos
+
+    def stepBy(self, steps: int):
+        v = self.value()
+        if self.log and v > 0:
+            self.setValue(v * math.pow(10.0, 0.5 * steps))
+        elif self.log and steps > 0:
+            self.setValue(1e-8)
+        else:
+            super().stepBy(steps)
+
+
+def hint_label(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setStyleSheet("color: palette(mid); font-size: 11px;")
+    return label
+
+
+def error_label(name: str) -> QLabel:
+    label = QLabel()
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setStyleSheet("color: #c62828; font-weight: 600;")
+    label.hide()
+    return label

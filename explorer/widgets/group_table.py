@@ -1,0 +1,112 @@
+"""Per-group statistics: a table (every group, rows made on demand) and a plot of each group's
+mean ± std before and after, the selected element's group marked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableView, QVBoxLayout, QWidget
+
+from ..palette import AFTER, BEFORE, SELECTED
+from ..pipeline import group_row
+
+COLUMNS = ("group", "elements", "mean before", "var before", "mean after", "var after")
+MAX_PLOTTED = 512
+
+
+class GroupModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.stats = None
+        self.selected_row = -1
+
+    def set_stats(self, stats, selected_row: int):
+        self.beginResetModel()
+        self.stats, self.selected_row = stats, selected_row
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()):
+        return 0 if parent.isValid() or self.stats is None else len(self.stats)
+
+    def columnCount(self, parent=QModelIndex()):
+        return len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or self.stats is None:
+            return None
+        row, col = index.row(), index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            s = self.stats
+            if col == 0:
+                return ", ".join(map(str, s.coordinates(row)))
+            value = (s.count, s.mean_before, s.var_before, s.mean_after, s.var_after)[col - 1][row]
+            return f"{int(value):,}" if col == 1 else f"{value:.5g}"
+        if role == Qt.ItemDataRole.BackgroundRole and row == self.selected_row:
+            color = QColor(SELECTED)
+            color.setAlpha(60)
+            return QBrush(color)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col > 0:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+class GroupStatsPanel(QWidget):
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.model = GroupModel(self)
+        self.table = QTableView(objectName="table_groups")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().hide()
+        self.table.setToolTip("One row per statistics group; group = its index along each axis of a statistic")
+        self.plot = pg.PlotWidget()
+        self.plot.setObjectName("plot_group_stats")
+        self.plot.setLabel("bottom", "statistics group")
+        self.plot.setLabel("left", "mean ± std")
+        self.plot.setMenuEnabled(False)
+        split = QSplitter()
+        split.addWidget(self.table)
+        split.addWidget(self.plot)
+        split.setSizes([480, 420])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(split)
+        state.resultChanged.connect(self.refresh)
+
+    def refresh(self):
+        c = self.state.computed
+        if c is None:
+            return
+        stats = c.groups
+        try:
+            row = group_row(c.result.sharing, self.state.selected)
+        except (ValueError, IndexError):
+            row = -1
+        self.model.set_stats(stats, row)
+        if row >= 0:
+            self.table.scrollTo(self.model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
+        self._plot(stats, row)
+
+    def _plot(self, stats, selected_row):
+        self.plot.clear()
+        n = min(len(stats), MAX_PLOTTED)
+        x = np.arange(n)
+        for mean, var, color, shift in ((stats.mean_before, stats.var_before, BEFORE, -0.15),
+                                        (stats.mean_after, stats.var_after, AFTER, 0.15)):
+            m, sd = mean[:n], np.sqrt(np.maximum(var[:n], 0))
+            self.plot.addItem(pg.ErrorBarItem(x=x + shift, y=m, height=2 * sd, pen=pg.mkPen(color, width=1)))
+            self.plot.plot(x + shift, m, pen=None, symbol="o", symbolSize=5, symbolBrush=color, symbolPen=None)
+        if 0 <= selected_row < n:
+            self.plot.addItem(pg.InfiniteLine(pos=selected_row, angle=90, pen=pg.mkPen(SELECTED, width=1.5)))
+        shown = f" (first {n} shown)" if n < len(stats) else ""
+        self.plot.setTitle(f"{len(stats):,} groups{shown}: <span style='color:#78829a'>before</span> and "
+                           f"<span style='color:#ec7034'>after</span>, mean ± std", size="9pt")

@@ -1,0 +1,139 @@
+"""What the method does, on screen: its formula, the axes in words for the current settings,
+the conventions it follows, equivalent torch / Keras code, pitfalls and the current warnings."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+from PySide6.QtGui import QFont, QGuiApplication
+from PySide6.QtWidgets import (QHBoxLayout, QPlainTextEdit, QPushButton, QSplitter, QTabWidget, QTextBrowser,
+                               QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+
+from kernels.partition import ChannelWindow
+
+
+def conventions(spec, params: dict, training: bool) -> list:
+    """The conventions behind the numbers, named (what users get wrong)."""
+    out = []
+    if spec.centers and spec.family == "activation":
+        out.append("Variance for normalizing: <b>biased</b>, divided by n (torch, TensorFlow and NumPy's default).")
+    if not spec.centers and spec.name not in ("minmax",):
+        out.append("No centering: the mean is not subtracted; the scale statistic is the mean square.")
+    if "eps" in params and spec.name != "standardize":
+        eps = params["eps"]
+        out.append(f"ε = {eps if eps is not None else 'finfo(dtype).eps'} is added <b>inside</b> the square root: "
+                   "√(σ² + ε), not √σ² + ε.")
+    if spec.running_stats:
+        m = params.get("momentum")
+        if params.get("momentum_convention") == "keras":
+            out.append(f"Keras momentum: running = {m}·running + {1 - m:.3g}·batch, with the biased variance.")
+        elif m is None:
+            out.append("momentum=None: running statistics are the cumulative average over all batches so far.")
+        else:
+            out.append(f"torch momentum: running = {1 - m:.3g}·running + {m}·batch, with the <b>unbiased</b> "
+                       "variance n/(n−1)·σ² (Keras' momentum 0.99 is torch's 0.01).")
+        out.append("Mode: <b>train</b> — batch statistics." if training
+                   else "Mode: <b>eval</b> — running statistics, the same for every batch.")
+    if spec.name in ("standardize", "minmax"):
+        out.append("Data scaling as scikit-learn does it: statistics per feature over the samples, no ε; a "
+                   "constant feature gets scale 1.")
+    return out
+
+
+class InfoPanel(QWidget):
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.setObjectName("panel_info")
+        split = QSplitter(Qt.Orientation.Vertical)
+        self.text = QTextBrowser(objectName="text_info")
+        self.text.setOpenExternalLinks(False)
+        split.addWidget(self.text)
+        code_box = QWidget()
+        v = QVBoxLayout(code_box)
+        v.setContentsMargins(0, 0, 0, 0)
+        self.tabs_code = QTabWidget(objectName="tabs_code")
+        v.addWidget(self.tabs_code)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.button_copy = QPushButton("Copy code", objectName="button_copy_code")
+        self.button_copy.setToolTip("Copy the code in the current tab to the clipboard")
+        self.button_copy.clicked.connect(self.copy_code)
+        row.addWidget(self.button_copy)
+        v.addLayout(row)
+        split.addWidget(code_box)
+        split.setSizes([420, 260])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(split)
+        state.resultChanged.connect(self.refresh)
+        state.settingsChanged.connect(self.refresh)
+        state.errorChanged.connect(lambda _: self.refresh())
+        self.refresh()
+
+    def refresh(self):
+        s = self.state
+        spec = s.method_spec
+        params = s.resolved_params or {}
+        parts = [f"<h3>{html.escape(spec.label)}</h3><p>{html.escape(spec.summary)}</p>",
+                 f"<pre style='font-size:11pt; white-space:pre-wrap'>{html.escape(spec.formula)}</pre>"]
+        if s.sharing is not None:
+            what = "Window" if isinstance(s.sharing, ChannelWindow) else "Statistics shared"
+            parts.append(f"<p><b>{what}:</b> {html.escape(s.sharing.describe())}"
+                         + (f" — {s.sharing.n_groups:,} groups of {s.sharing.group_size:,} elements"
+                            if not isinstance(s.sharing, ChannelWindow) else "") + ".</p>")
+        if s.error:
+            parts.append(f"<p style='color:#c62828'><b>Cannot compute:</b> {html.escape(s.error)}</p>")
+        c = s.computed
+        if c is not None and c.request.method == s.method and c.warnings:
+            items = "".join(f"<li>{html.escape(w)}</li>" for w in c.warnings)
+            parts.append(f"<div style='background:#fff4e0;padding:4px'><b>⚠ Warnings</b><ul>{items}</ul></div>")
+        if c is not None and c.running_used and not s.training:
+            rm, rv = (np.asarray(a) for a in c.running_used)
+            parts.append(f"<p>Eval used running_mean [{_preview(rm)}] and running_var [{_preview(rv)}] "
+                         f"({'after 20 training steps on fresh batches' if s.running == 'warmed' else 'fresh: 0 and 1'})"
+                         ".</p>")
+        parts.append("<h4>Conventions</h4><ul>" + "".join(f"<li>{t}</li>" for t in conventions(spec, params, s.training))
+                     + "</ul>")
+        if spec.pitfalls:
+            parts.append("<h4>Pitfalls</h4><ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in spec.pitfalls)
+                         + "</ul>")
+        if spec.references:
+            parts.append("<h4>References</h4><ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in spec.references)
+                         + "</ul>")
+        self.text.setHtml("".join(parts))
+        self._refresh_code(spec, params)
+
+    def _refresh_code(self, spec, params):
+        s = self.state
+        try:
+            code = spec.code(s.layout, s.shape, params) if params and s.sharing is not None else {}
+        except (KeyError, ValueError, TypeError):
+            code = {}
+        current = self.tabs_code.tabText(self.tabs_code.currentIndex()) if self.tabs_code.count() else ""
+        while self.tabs_code.count():
+            w = self.tabs_code.widget(0)
+            self.tabs_code.removeTab(0)
+            w.deleteLater()
+        font = QFont("monospace")
+        font.setStyleHint(QFont.StyleHint.Monospace)
+        for title, text in code.items():
+            edit = QPlainTextEdit(objectName=f"code_{title.lower().replace('-', '_')}")
+            edit.setReadOnly(True)
+            edit.setFont(font)
+            edit.setPlainText(text)
+            self.tabs_code.addTab(edit, title)
+            if title == current:
+                self.tabs_code.setCurrentWidget(edit)
+
+    def copy_code(self):
+        edit = self.tabs_code.currentWidget()
+        if edit is not None:
+            QGuiApplication.clipboard().setText(edit.toPlainText())
+
+
+def _preview(values: np.ndarray, count: int = 4) -> str:
+    shown = ", ".join(f"{v:.3g}" for v in values.ravel()[:count])
+    return shown + (", …" if values.size > count else "")

@@ -1,0 +1,330 @@
+"""The schematic tensor view, after Figure 2 of the Group Normalization paper (Wu & He 2018):
+one block per sample with W across, H down and C going back, H and W kept apart. Statistics
+groups are drawn as regions in their own colours (never one cell per element), the selected
+element's group in blue. Hover shows an element's numbers; a click selects it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPolygonF
+from PySide6.QtWidgets import QToolTip, QWidget
+
+from kernels.layouts import spatial_axes
+from kernels.partition import ChannelWindow
+from kernels.summaries import display_partition
+
+from ..palette import SELECTED, SELECTED_EDGE, group_color
+from ..pipeline import canonical_index, group_row, layout_index
+
+DEPTH_X, DEPTH_Y = 0.62, -0.48  # direction of the channel axis on screen, per display unit
+MAX_BLOCKS = 6
+
+
+def display_extent(size: int) -> float:
+    """Display length of an axis in units: linear up to 16, then logarithmic, so huge axes stay
+    readable next to small ones."""
+    return float(size) if size <= 16 else 16.0 + 6.0 * math.log2(size / 16.0)
+
+
+def runs(labels: np.ndarray) -> list:
+    """(start, stop, label) for each run of equal consecutive labels."""
+    if len(labels) == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(labels)) + 1
+    starts = np.r_[0, cuts]
+    stops = np.r_[cuts, len(labels)]
+    return [(int(a), int(b), int(labels[a])) for a, b in zip(starts, stops)]
+
+
+class Geometry:
+    """Where each block and cell lands on screen; maps (c, h, w) <-> pixels for one block."""
+
+    def __init__(self, rect: QRectF, n_blocks: int, c: int, h: int, w: int):
+        self.C, self.H, self.W = c, h, w
+        ew, eh, ec = display_extent(w), display_extent(h), display_extent(c)
+        gap = 3.0
+        units_w = n_blocks * (ew + ec * DEPTH_X) + (n_blocks - 1) * gap
+        units_h = eh + ec * -DEPTH_Y
+        u = max(0.5, min(rect.width() / units_w, rect.height() / units_h))
+        self.cw, self.ch = ew * u / w, eh * u / h
+        self.dcx, self.dcy = ec * u * DEPTH_X / c, ec * u * DEPTH_Y / c
+        total_w = units_w * u
+        left = rect.left() + (rect.width() - total_w) / 2
+        top = rect.top() + ec * u * -DEPTH_Y + (rect.height() - units_h * u) / 2
+        self.origins = [QPointF(left + k * (ew + ec * DEPTH_X + gap) * u, top) for k in range(n_blocks)]
+
+    def point(self, k: int, c: float, h: float, w: float) -> QPointF:
+        o = self.origins[k]
+        return QPointF(o.x() + w * self.cw + c * self.dcx, o.y() + h * self.ch + c * self.dcy)
+
+    def front(self, k, h0, h1, w0, w1, c=0.0) -> QPolygonF:
+        return QPolygonF([self.point(k, c, h0, w0), self.point(k, c, h0, w1), self.point(k, c, h1, w1),
+                          self.point(k, c, h1, w0)])
+
+    def top(self, k, c0, c1, w0, w1, h=0.0) -> QPolygonF:
+        return QPolygonF([self.point(k, c0, h, w0), self.point(k, c0, h, w1), self.point(k, c1, h, w1),
+                          self.point(k, c1, h, w0)])
+
+    def side(self, k, c0, c1, h0, h1, w=None) -> QPolygonF:
+        w = self.W if w is None else w
+        return QPolygonF([self.point(k, c0, h0, w), self.point(k, c1, h0, w), self.point(k, c1, h1, w),
+                          self.point(k, c0, h1, w)])
+
+    def locate(self, k: int, pos: QPointF):
+        """(c, h, w) of the visible face cell under pos in block k, or None."""
+        o = self.origins[k]
+        x, y = pos.x() - o.x(), pos.y() - o.y()
+        w, h = x / self.cw, y / self.ch
+        if 0 <= w < self.W and 0 <= h < self.H:
+            return 0, int(h), int(w)
+        c = y / self.dcy if self.dcy else -1
+        w = (x - c * self.dcx) / self.cw
+        if 0 <= c < self.C and 0 <= w < self.W and y <= 0:
+            return int(c), 0, int(w)
+        c = (x - self.W * self.cw) / self.dcx
+        h = (y - c * self.dcy) / self.ch
+        if 0 <= c < self.C and 0 <= h < self.H:
+            return int(c), int(h), self.W - 1
+        return None
+
+
+class TensorView(QWidget):
+    """objectName view_tensor. `elementHovered(index)` / click -> AppState.update(selected=...)."""
+
+    elementHovered = Signal(object)
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.setObjectName("view_tensor")
+        self.setMouseTracking(True)
+        self.setMinimumSize(360, 220)
+        self.setToolTip("")
+        self._geometry = None
+        self._blocks = []
+        state.resultChanged.connect(self.update)
+        state.settingsChanged.connect(self.update)
+
+    def sizeHint(self):
+        return QSize(720, 340)
+
+    # -- structure of the current settings -------------------------------------------------------
+    def _structure(self):
+        """(canonical sizes, per-axis group labels n/c/h/w, the selected label, sharing)."""
+        s = self.state
+        sharing = s.sharing
+        if sharing is None:
+            return None
+        sizes = dict(zip(s.layout, s.shape))
+        spatial = spatial_axes(s.layout)
+        n, c = sizes["N"], sizes["C"]
+        h = sizes[spatial[0]] if len(spatial) == 2 else 1
+        w = sizes[spatial[-1]] if spatial else 1
+        if isinstance(sharing, ChannelWindow):
+            return (n, c, h, w), None, sharing
+        labels = dict(zip(s.layout, sharing.axis_labels()))
+        strides = dict(zip(s.layout, np.cumprod((sharing.stat_shape + (1,))[::-1])[::-1][1:]))
+
+        def flat(axis, size):
+            return labels[axis] * strides[axis] if axis in labels else np.zeros(size, np.int64)
+
+        per_axis = (flat("N", n), flat("C", c), flat(spatial[0], h) if len(spatial) == 2 else np.zeros(1, np.int64),
+                    flat(spatial[-1], w) if spatial else np.zeros(1, np.int64))
+        return (n, c, h, w), per_axis, sharing
+
+    def _block_indices(self, n: int, selected_n: int) -> list:
+        count = min(n, MAX_BLOCKS, max(1, self.width() // 130))
+        start = min(max(0, selected_n - count // 2), n - count)
+        return list(range(start, start + count))
+
+    # -- painting ------------------------------------------------------------------------------
+    def paintEvent(self, event):
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.fillRect(self.rect(), QColor("white"))
+        structure = self._structure()
+        s = self.state
+        if structure is None:
+            p.setPen(QColor("#c62828"))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, s.error or "")
+            return
+        (n, c, h, w), per_axis, sharing = structure
+        sel = canonical_index(s.selected, s.layout) if len(s.selected) == len(s.shape) else (0, 0, 0, 0)
+        self._blocks = self._block_indices(n, sel[0])
+        area = QRectF(self.rect()).adjusted(16, 34, -16, -30)
+        g = self._geometry = Geometry(area, len(self._blocks), c, h, w)
+        selected_label = None
+        if per_axis is not None:
+            selected_label = int(sum(a[i] for a, i in zip(per_axis, sel)))
+        for k, sample in enumerate(self._blocks):
+            self._paint_block(p, g, k, sample, per_axis, selected_label)
+            self._paint_selected_box(p, g, k, sample, sharing, sel, n)
+            p.setPen(QColor("#333"))
+            p.setFont(QFont(self.font().family(), 9))
+            bottom = g.point(k, 0, h, w / 2)
+            p.drawText(QRectF(bottom.x() - 40, bottom.y() + 4, 80, 16), Qt.AlignmentFlag.AlignCenter, f"n = {sample}")
+        self._paint_axes(p, g, (n, c, h, w))
+        self._paint_caption(p, sharing, n)
+
+    def _paint_block(self, p, g, k, sample, per_axis, selected_label):
+        ln, lc, lh, lw = per_axis if per_axis is not None else (None,) * 4
+        pale = QColor("#e8eaef")
+
+        def color(label):
+            if per_axis is None:
+                return pale
+            return SELECTED if label == selected_label else group_color(label)
+
+        base = int(ln[sample]) if per_axis is not None else 0
+        face_runs = []  # (polygon, label)
+        w_runs = runs(lw) if per_axis is not None else [(0, g.W, 0)]
+        h_runs = runs(lh) if per_axis is not None else [(0, g.H, 0)]
+        c_runs = runs(lc) if per_axis is not None else [(0, g.C, 0)]
+        c0 = int(lc[0]) if per_axis is not None else 0
+        hl0 = int(lh[0]) if per_axis is not None else 0
+        wl_last = int(lw[-1]) if per_axis is not None else 0
+        for h0, h1, hl in h_runs:  # front face: channel 0
+            for w0, w1, wl in w_runs:
+                face_runs.append((g.front(k, h0, h1, w0, w1), base + c0 + hl + wl))
+        for c0_, c1_, cl in c_runs:  # top face: row 0
+            for w0, w1, wl in w_runs:
+                face_runs.append((g.top(k, c0_, c1_, w0, w1), base + cl + hl0 + wl))
+            for h0, h1, hl in h_runs:  # right face: last column
+                face_runs.append((g.side(k, c0_, c1_, h0, h1), base + cl + hl + wl_last))
+        p.setPen(Qt.PenStyle.NoPen)
+        for poly, label in face_runs:
+            p.setBrush(color(label))
+            p.drawPolygon(poly)
+        self._paint_grid(p, g, k)
+
+    def _paint_grid(self, p, g, k):
+        thin = QPen(QColor(0, 0, 0, 40), 0.6)
+        p.setPen(thin)
+        if g.cw >= 4:
+            for x in range(1, g.W):
+                p.drawLine(g.point(k, 0, 0, x), g.point(k, 0, g.H, x))
+                p.drawLine(g.point(k, 0, 0, x), g.point(k, g.C, 0, x))
+        if g.ch >= 4:
+            for y in range(1, g.H):
+                p.drawLine(g.point(k, 0, y, 0), g.point(k, 0, y, g.W))
+                p.drawLine(g.point(k, 0, y, g.W), g.point(k, g.C, y, g.W))
+        if math.hypot(g.dcx, g.dcy) >= 3:
+            for z in range(1, g.C):
+                p.drawLine(g.point(k, z, 0, 0), g.point(k, z, 0, g.W))
+                p.drawLine(g.point(k, z, 0, g.W), g.point(k, z, g.H, g.W))
+        p.setPen(QPen(QColor("#444"), 1.1))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawPolygon(g.front(k, 0, g.H, 0, g.W))
+        p.drawPolygon(g.top(k, 0, g.C, 0, g.W))
+        p.drawPolygon(g.side(k, 0, g.C, 0, g.H))
+
+    def _paint_selected_box(self, p, g, k, sample, sharing, sel, n):
+        """The selected group's box (or LRN window) as a translucent block with dark edges."""
+        s = self.state
+        box = sharing.box(sharing.group_of(s.selected)) if not isinstance(sharing, ChannelWindow) \
+            else sharing.box(s.selected)
+        box_by_axis = dict(zip(s.layout, box))
+        spatial = spatial_axes(s.layout)
+
+        def span(axis, size):
+            if axis is None or axis not in box_by_axis:
+                return 0, size
+            sl = box_by_axis[axis]
+            start, stop, _ = sl.indices(size)
+            return start, stop
+
+        n0, n1 = span("N", n)
+        if not n0 <= sample < n1:
+            return
+        c0, c1 = span("C", g.C)
+        h0, h1 = span(spatial[0] if len(spatial) == 2 else None, g.H)
+        w0, w1 = span(spatial[-1] if spatial else None, g.W)
+        fill = QColor(SELECTED)
+        fill.setAlpha(90)
+        p.setBrush(fill)
+        p.setPen(QPen(SELECTED_EDGE, 1.6))
+        p.drawPolygon(g.front(k, h0, h1, w0, w1, c=c0))
+        p.drawPolygon(g.top(k, c0, c1, w0, w1, h=h0))
+        p.drawPolygon(g.side(k, c0, c1, h0, h1, w=w1))
+        if sample == sel[0]:  # the selected element itself, on the front of its box
+            p.setBrush(QColor("#111"))
+            p.setPen(Qt.PenStyle.NoPen)
+            center = g.point(k, sel[1], sel[2] + 0.5, sel[3] + 0.5)
+            p.drawEllipse(center, 3.2, 3.2)
+
+    def _paint_axes(self, p, g, sizes):
+        n, c, h, w = sizes
+        spatial = spatial_axes(self.state.layout)
+        p.setPen(QColor("#555"))
+        p.setFont(QFont(self.font().family(), 9))
+        if len(spatial) == 2:
+            left = g.point(0, 0, g.H / 2, 0)
+            p.drawText(QPointF(left.x() - 14, left.y() + 4), spatial[0])
+        if spatial:
+            corner = g.point(0, 0, g.H, g.W)
+            p.drawText(QPointF(corner.x() - 12, corner.y() + 14), f"{spatial[-1]} →")
+        depth = g.point(0, g.C / 2, 0, 0)
+        p.drawText(QPointF(depth.x() - 18, depth.y()), "C ↗")
+        info = f"N={n}  C={c}" + "".join(f"  {a}={self.state.sizes[a]}" for a in spatial)
+        p.drawText(QRectF(0, self.height() - 20, self.width() - 10, 18),
+                   Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, info)
+
+    def _paint_caption(self, p, sharing, n):
+        s = self.state
+        text = f"{s.method_spec.label}: {sharing.describe()}"
+        if n > len(self._blocks):
+            text += f"   (samples {self._blocks[0]}–{self._blocks[-1]} of {n})"
+        p.setPen(QColor("#222"))
+        f = QFont(self.font().family(), 10)
+        f.setBold(True)
+        p.setFont(f)
+        p.drawText(QRectF(10, 6, self.width() - 20, 22), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                   text)
+
+    # -- interaction ---------------------------------------------------------------------------
+    def element_at(self, pos) -> tuple | None:
+        """The element index (layout order) under widget position pos, or None."""
+        g = self._geometry
+        if g is None:
+            return None
+        for k, sample in enumerate(self._blocks):
+            hit = g.locate(k, QPointF(pos))
+            if hit is not None:
+                c, h, w = hit
+                return layout_index((sample, c, h, w), self.state.layout)
+        return None
+
+    def mouseMoveEvent(self, event):
+        index = self.element_at(event.position())
+        if index is None:
+            QToolTip.hideText()
+            return
+        self.elementHovered.emit(index)
+        QToolTip.showText(event.globalPosition().toPoint(), self.describe_element(index), self)
+
+    def mousePressEvent(self, event):
+        index = self.element_at(event.position())
+        if index is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.state.update(selected=index)
+
+    def describe_element(self, index) -> str:
+        s = self.state
+        names = ", ".join(f"{a}={i}" for a, i in zip(s.layout, index))
+        lines = [f"<b>x[{names}]</b>"]
+        c = s.computed
+        if c is not None and c.x.shape == tuple(s.shape):
+            lines.append(f"before {c.x[index]:.5g} → after {c.output[index]:.5g}")
+            if s.sharing is not None:
+                part = display_partition(s.sharing)
+                row = group_row(s.sharing, index)
+                gs = c.groups
+                what = "channel" if isinstance(s.sharing, ChannelWindow) else "group"
+                lines.append(f"{what} {row} of {len(gs)} ({part.group_size:,} elements)")
+                lines.append(f"mean {gs.mean_before[row]:.4g} → {gs.mean_after[row]:.4g}")
+                lines.append(f"var {gs.var_before[row]:.4g} → {gs.var_after[row]:.4g}")
+        lines.append("<i>click to select</i>")
+        return "<br>".join(lines)

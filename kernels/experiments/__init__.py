@@ -1,0 +1,24 @@
+"""The numerical core of the Experiments: signals through deep stacks, BatchNorm over training
+steps and batch sizes, and normalizations of weights. Pure NumPy (torch for autograd when
+installed), no Qt. Long runs take progress(done, total) and cancelled() callables and raise
+`Cancelled` when cancelled() returns True; every run is reproducible for its seed."""
+
+from ._common import MAX_VALUES, Cancelled, Values
+from .batch_size import (DEFAULT_SIZES, DependenceResult, NoiseResult, ShrinkResult, batch_noise, sample_dependence,
+                         unbiased_factor, unbiased_shrink)
+from .depth import DepthConfig, DepthResult, LayerRecord, article_config, run_depth
+from .steps import FREEZE_MODES, FreezeResult, StepsConfig, StepsResult, batch_at, distribution_at, run_freeze, run_steps
+from .weights import (WEIGHT_KINDS, LayerEffect, SpectralNormResult, StandardizedWeight, WeightNormResult,
+                      layer_effect, normalize_weight, spectral_norm, weight_norm, weight_shared_mask,
+                      weight_standardization)
+
+__all__ = [
+    "Cancelled", "Values", "MAX_VALUES",
+    "DepthConfig", "DepthResult", "LayerRecord", "article_config", "run_depth",
+    "StepsConfig", "StepsResult", "FreezeResult", "FREEZE_MODES", "run_steps", "run_freeze", "batch_at",
+    "distribution_at",
+    "DEFAULT_SIZES", "NoiseResult", "DependenceResult", "ShrinkResult", "batch_noise", "sample_dependence",
+    "unbiased_factor", "unbiased_shrink",
+    "WEIGHT_KINDS", "WeightNormResult", "SpectralNormResult", "StandardizedWeight", "LayerEffect", "weight_norm",
+    "spectral_norm", "weight_standardization", "normalize_weight", "weight_shared_mask", "layer_effect",
+]

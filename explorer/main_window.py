@@ -5,15 +5,22 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar, QSplitter, QTabWidget,
-                               QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QSplitter,
+                               QTabWidget, QWidget)
 
 from kernels import METHODS
 
 from . import __version__
+from .atomic import SaveError
+from .export import copy_widget, save_npy, save_stats_csv
+from .file_loading import FILE_FILTER, LoadError, load
+from .session import SessionError, apply_session, read_session, save_session
 from .settings_store import qsettings, restore_state, save_state
 from .state import AppState
+from .widgets.compare_view import CompareView
 from .widgets.controls import ControlPanel
+from .widgets.export_dialog import ExportDialog, install_export_menu
+from .widgets.open_dialog import OpenTensorDialog
 from .widgets.group_table import GroupStatsPanel
 from .widgets.histograms import HistogramPanel
 from .widgets.info_panel import InfoPanel
@@ -44,8 +51,10 @@ class MainWindow(QMainWindow):
         explore.addWidget(self.view_tabs)
         explore.addWidget(self.histograms)
         explore.setSizes([430, 380])
+        self.compare = CompareView(self.state)
         self.tabs = QTabWidget(objectName="tabs_main")
         self.tabs.addTab(explore, "Explore")
+        self.tabs.addTab(self.compare, "Compare")
         self.setCentralWidget(self.tabs)
 
         self.controls = ControlPanel(self.state)
@@ -60,6 +69,12 @@ class MainWindow(QMainWindow):
 
         self._build_status_bar()
         self._build_menus()
+        for widget, title, target in ((self.tensor_view, "tensor view", None), (self.value_view, "values view", None),
+                                      (self.histograms, "histograms", None), (self.compare, "comparison", None),
+                                      (self.group_stats.plot, "per-group statistics", None)):
+            install_export_menu(widget, title, target)
+        for plot in self.histograms.plots.values():
+            install_export_menu(plot, "histograms", self.histograms)
         self.state.resultChanged.connect(self._show_status)
         self.state.errorChanged.connect(self._show_status)
         self.state.busyChanged.connect(self.busy.setVisible)
@@ -104,8 +119,17 @@ class MainWindow(QMainWindow):
     # -- menus -------------------------------------------------------------------------------------
     def _build_menus(self):
         menu = self.menuBar()
-        self.menu_file = menu.addMenu("&File")
-        self.action_quit = self._action(self.menu_file, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self.menu_file = file_menu = menu.addMenu("&File")
+        self._action(file_menu, "&Open tensor or image…", QKeySequence.StandardKey.Open, self.open_file)
+        self._action(file_menu, "Open &session…", "Ctrl+Shift+O", self.open_session)
+        self._action(file_menu, "&Save session…", QKeySequence.StandardKey.Save, self.save_session)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Export figure…", "Ctrl+E", self.export_figure)
+        self._action(file_menu, "Export statistics (&CSV)…", "Ctrl+Shift+E", self.export_stats)
+        self._action(file_menu, "Export &tensors (.npy)…", None, self.export_tensors)
+        self._action(file_menu, "&Copy current view", "Ctrl+Shift+C", lambda: copy_widget(self.current_view()))
+        file_menu.addSeparator()
+        self.action_quit = self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
 
         view = menu.addMenu("&View")
         for dock in (self.dock_controls, self.dock_info, self.dock_groups):
@@ -137,6 +161,94 @@ class MainWindow(QMainWindow):
         menu.addAction(action)
         return action
 
+    # -- files -----------------------------------------------------------------------------------
+    def warn(self, title: str, message: str):
+        QMessageBox.warning(self, title, message)
+
+    def open_file(self, path: str | None = None, key: str | None = None, layout: str | None = None) -> bool:
+        """Load a tensor or image as the input. With path, key and layout given no dialog opens."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open tensor or image", "", FILE_FILTER)
+            if not path:
+                return False
+        try:
+            if key is None or layout is None:
+                dialog = OpenTensorDialog(path, self)
+                if not dialog.exec():
+                    return False
+                key, layout = dialog.candidate.key, dialog.layout
+            array = load(path, key)
+            self.state.set_file(array, layout, path + (f"#{key}" if key else ""))
+        except (LoadError, ValueError) as exc:
+            self.warn("Cannot open file", str(exc))
+            return False
+        return True
+
+    def _load_session_file(self, label: str):
+        path, _, key = label.partition("#")
+        return load(path, key)
+
+    def open_session(self, path: str | None = None) -> bool:
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Open session", "", "Norm Explorer session (*.json)")
+            if not path:
+                return False
+        try:
+            settings = read_session(path)
+            apply_session(self.state, settings, self._load_session_file)
+        except (SessionError, LoadError) as exc:
+            self.warn("Cannot open session", str(exc))
+            return False
+        return True
+
+    def save_session(self, path: str | None = None) -> bool:
+        return self._save("Save session", "session.json", "Norm Explorer session (*.json)",
+                          lambda p: save_session(self.state, p), path)
+
+    def export_stats(self, path: str | None = None) -> bool:
+        if self.state.computed is None:
+            return False
+        return self._save("Export statistics", "statistics.csv", "CSV (*.csv)",
+                          lambda p: save_stats_csv(self.state.computed.groups, self.state.layout, p), path)
+
+    def export_tensors(self, path: str | None = None) -> bool:
+        """The output tensor to path, the input beside it as <name>_input.npy."""
+        c = self.state.computed
+        if c is None:
+            return False
+
+        def write(p):
+            save_npy(c.output, p)
+            save_npy(c.x, str(p)[:-4] + "_input.npy" if str(p).endswith(".npy") else str(p) + "_input.npy")
+        return self._save("Export tensors", "output.npy", "NumPy array (*.npy)", write, path)
+
+    def _save(self, title, default, file_filter, write, path) -> bool:
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, title, default, file_filter)
+            if not path:
+                return False
+        try:
+            write(path)
+        except SaveError as exc:
+            self.warn(f"{title} failed", str(exc))
+            return False
+        self.statusBar().showMessage(f"saved {path}", 5000)
+        return True
+
+    def export_targets(self) -> dict:
+        return {"Histograms": self.histograms, "Tensor view": self.tensor_view, "Values view": self.value_view,
+                "Per-group statistics": self.group_stats.plot, "Comparison": self.compare, "Whole window": self}
+
+    def current_view(self) -> QWidget:
+        if self.tabs.currentWidget() is self.compare:
+            return self.compare
+        return self.view_tabs.currentWidget()
+
+    def export_figure(self):
+        current = {self.tensor_view: "Tensor view", self.value_view: "Values view",
+                   self.compare: "Comparison"}.get(self.current_view(), "Histograms")
+        ExportDialog(self.export_targets(), self, current).exec()
+
     def show_shortcuts(self):
         lines = []
         for menu in self.menuBar().findChildren(type(self.menu_file)):
@@ -167,4 +279,5 @@ class MainWindow(QMainWindow):
             store.setValue("geometry", self.saveGeometry())
             store.setValue("window_state", self.saveState())
             self.state.shutdown()
+        self.compare.shutdown()
         super().closeEvent(event)

@@ -11,7 +11,7 @@ BEFORE = QColor(120, 130, 150)
 AFTER = QColor(236, 112, 52)
 #: Distinct pale colours for the other statistics groups.
 GROUP_COLORS = [QColor(h) for h in ("#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462",
-                                    "#b3de69", "#fccde5", "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f")]
+                                    "#b3de69", "#fccde5", "#a6cee3", "#bc80bd", "#ccebc5", "#ffed6f")]
 #: Strong colours for histogram overlays of individual groups.
 OVERLAY_COLORS = [QColor(h) for h in ("#3478f6", "#e4572e", "#29a36a", "#9b5de5", "#f3a712", "#00a6a6")]
 

@@ -4,6 +4,7 @@ device, histogram options. Every control writes to AppState; `sync` reads it bac
 from __future__ import annotations
 
 from math import prod
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
@@ -260,7 +261,7 @@ class ControlPanel(QScrollArea):
             self.combo_input.addItem("", FILE_INPUT)
             file_row = self.combo_input.count() - 1
         if file_row >= 0 and s.file is not None:
-            self.combo_input.setItemText(file_row, f"File: {s.file[2]}")
+            self.combo_input.setItemText(file_row, f"File: {Path(s.file[2]).name}")
         self.combo_input.setCurrentIndex(self.combo_input.findData(s.input))
 
     def _show_error(self, message):

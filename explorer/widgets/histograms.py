@@ -8,9 +8,6 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from ..palette import AFTER, BEFORE, overlay_color
-from ..pipeline import canonical_index
-
-pg.setConfigOptions(antialias=True, background="w", foreground="k")
 
 
 def format_summary(s) -> str:

@@ -13,33 +13,7 @@ from PySide6.QtCore import Qt
 
 from kernels.partition import ChannelWindow
 
-
-def conventions(spec, params: dict, training: bool) -> list:
-    """The conventions behind the numbers, named (what users get wrong)."""
-    out = []
-    if spec.centers and spec.family == "activation":
-        out.append("Variance for normalizing: <b>biased</b>, divided by n (torch, TensorFlow and NumPy's default).")
-    if not spec.centers and spec.name not in ("minmax",):
-        out.append("No centering: the mean is not subtracted; the scale statistic is the mean square.")
-    if "eps" in params and spec.name != "standardize":
-        eps = params["eps"]
-        out.append(f"ε = {eps if eps is not None else 'finfo(dtype).eps'} is added <b>inside</b> the square root: "
-                   "√(σ² + ε), not √σ² + ε.")
-    if spec.running_stats:
-        m = params.get("momentum")
-        if params.get("momentum_convention") == "keras":
-            out.append(f"Keras momentum: running = {m}·running + {1 - m:.3g}·batch, with the biased variance.")
-        elif m is None:
-            out.append("momentum=None: running statistics are the cumulative average over all batches so far.")
-        else:
-            out.append(f"torch momentum: running = {1 - m:.3g}·running + {m}·batch, with the <b>unbiased</b> "
-                       "variance n/(n−1)·σ² (Keras' momentum 0.99 is torch's 0.01).")
-        out.append("Mode: <b>train</b> — batch statistics." if training
-                   else "Mode: <b>eval</b> — running statistics, the same for every batch.")
-    if spec.name in ("standardize", "minmax"):
-        out.append("Data scaling as scikit-learn does it: statistics per feature over the samples, no ε; a "
-                   "constant feature gets scale 1.")
-    return out
+from ..conventions import conventions
 
 
 class InfoPanel(QWidget):
@@ -95,7 +69,8 @@ class InfoPanel(QWidget):
             parts.append(f"<p>Eval used running_mean [{_preview(rm)}] and running_var [{_preview(rv)}] "
                          f"({'after 20 training steps on fresh batches' if s.running == 'warmed' else 'fresh: 0 and 1'})"
                          ".</p>")
-        parts.append("<h4>Conventions</h4><ul>" + "".join(f"<li>{t}</li>" for t in conventions(spec, params, s.training))
+        parts.append("<h4>Conventions</h4><ul>" + "".join(f"<li>{html.escape(t)}</li>"
+                                                          for t in conventions(spec, params, s.training))
                      + "</ul>")
         if spec.pitfalls:
             parts.append("<h4>Pitfalls</h4><ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in spec.pitfalls)

@@ -41,21 +41,30 @@ def runs(labels: np.ndarray) -> list:
 
 
 class Geometry:
-    """Where each block and cell lands on screen; maps (c, h, w) <-> pixels for one block."""
+    """Where each block and cell lands on screen; maps (c, h, w) <-> pixels for one block. Blocks are
+    laid out in the grid of rows and columns that makes them largest."""
+
+    LABEL_PX = 18  # room above each block for its "n = k" label
 
     def __init__(self, rect: QRectF, n_blocks: int, c: int, h: int, w: int):
         self.C, self.H, self.W = c, h, w
         ew, eh, ec = display_extent(w), display_extent(h), display_extent(c)
         gap = 3.0
-        units_w = n_blocks * (ew + ec * DEPTH_X) + (n_blocks - 1) * gap
-        units_h = eh + ec * -DEPTH_Y
-        u = max(0.5, min(rect.width() / units_w, rect.height() / units_h))
+        block_w, block_h = ew + ec * DEPTH_X, eh + ec * -DEPTH_Y
+
+        def unit(rows):
+            cols = -(-n_blocks // rows)
+            return min(rect.width() / (cols * block_w + (cols - 1) * gap),
+                       (rect.height() - rows * self.LABEL_PX) / (rows * block_h + (rows - 1) * gap)), cols
+
+        (u, cols), rows = max(((unit(r), r) for r in range(1, n_blocks + 1)), key=lambda t: t[0][0])
+        u = max(0.5, u)
         self.cw, self.ch = ew * u / w, eh * u / h
         self.dcx, self.dcy = ec * u * DEPTH_X / c, ec * u * DEPTH_Y / c
-        total_w = units_w * u
-        left = rect.left() + (rect.width() - total_w) / 2
-        top = rect.top() + ec * u * -DEPTH_Y + (rect.height() - units_h * u) / 2
-        self.origins = [QPointF(left + k * (ew + ec * DEPTH_X + gap) * u, top) for k in range(n_blocks)]
+        step_x, step_y = (block_w + gap) * u, (block_h + gap) * u + self.LABEL_PX
+        left = rect.left() + (rect.width() - (cols * block_w + (cols - 1) * gap) * u) / 2
+        top = rect.top() + (rect.height() - rows * step_y + gap * u) / 2 + self.LABEL_PX + ec * u * -DEPTH_Y
+        self.origins = [QPointF(left + (k % cols) * step_x, top + (k // cols) * step_y) for k in range(n_blocks)]
 
     def point(self, k: int, c: float, h: float, w: float) -> QPointF:
         o = self.origins[k]
@@ -106,6 +115,8 @@ class TensorView(QWidget):
         self.setToolTip("")
         self._geometry = None
         self._blocks = []
+        self.select = lambda index: state.update(selected=index)  # what a click does; compare view rewires it
+        self.show_method = True  # the caption names the method (the compare view titles its panels instead)
         state.resultChanged.connect(self.update)
         state.settingsChanged.connect(self.update)
 
@@ -137,7 +148,7 @@ class TensorView(QWidget):
         return (n, c, h, w), per_axis, sharing
 
     def _block_indices(self, n: int, selected_n: int) -> list:
-        count = min(n, MAX_BLOCKS, max(1, self.width() // 130))
+        count = min(n, MAX_BLOCKS, max(1, self.width() * self.height() // 9000))
         start = min(max(0, selected_n - count // 2), n - count)
         return list(range(start, start + count))
 
@@ -165,8 +176,9 @@ class TensorView(QWidget):
             self._paint_selected_box(p, g, k, sample, sharing, sel, n)
             p.setPen(QColor("#333"))
             p.setFont(QFont(self.font().family(), 9))
-            bottom = g.point(k, 0, h, w / 2)
-            p.drawText(QRectF(bottom.x() - 40, bottom.y() + 4, 80, 16), Qt.AlignmentFlag.AlignCenter, f"n = {sample}")
+            corner = g.point(k, c, 0, 0)
+            p.drawText(QRectF(corner.x() - 30, corner.y() - g.LABEL_PX, 60, g.LABEL_PX - 2),
+                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, f"n = {sample}")
         self._paint_axes(p, g, (n, c, h, w))
         self._paint_caption(p, sharing, n)
 
@@ -244,12 +256,14 @@ class TensorView(QWidget):
         h0, h1 = span(spatial[0] if len(spatial) == 2 else None, g.H)
         w0, w1 = span(spatial[-1] if spatial else None, g.W)
         fill = QColor(SELECTED)
-        fill.setAlpha(90)
-        p.setBrush(fill)
-        p.setPen(QPen(SELECTED_EDGE, 1.6))
-        p.drawPolygon(g.front(k, h0, h1, w0, w1, c=c0))
-        p.drawPolygon(g.top(k, c0, c1, w0, w1, h=h0))
-        p.drawPolygon(g.side(k, c0, c1, h0, h1, w=w1))
+        fill.setAlpha(110)
+        solid, dashed = QPen(SELECTED_EDGE, 1.6), QPen(SELECTED_EDGE, 1.2, Qt.PenStyle.DashLine)
+        # faces on the block's surface are filled; faces inside it are drawn as dashed hidden lines
+        for poly, visible in ((g.front(k, h0, h1, w0, w1, c=c0), c0 == 0), (g.top(k, c0, c1, w0, w1, h=h0), h0 == 0),
+                              (g.side(k, c0, c1, h0, h1, w=w1), w1 == g.W)):
+            p.setBrush(fill if visible else Qt.BrushStyle.NoBrush)
+            p.setPen(solid if visible else dashed)
+            p.drawPolygon(poly)
         if sample == sel[0]:  # the selected element itself, on the front of its box
             p.setBrush(QColor("#111"))
             p.setPen(Qt.PenStyle.NoPen)
@@ -265,8 +279,8 @@ class TensorView(QWidget):
             left = g.point(0, 0, g.H / 2, 0)
             p.drawText(QPointF(left.x() - 14, left.y() + 4), spatial[0])
         if spatial:
-            corner = g.point(0, 0, g.H, g.W)
-            p.drawText(QPointF(corner.x() - 12, corner.y() + 14), f"{spatial[-1]} →")
+            below = g.point(0, 0, g.H, g.W / 2)
+            p.drawText(QPointF(below.x() - 8, below.y() + 13), f"{spatial[-1]} →")
         depth = g.point(0, g.C / 2, 0, 0)
         p.drawText(QPointF(depth.x() - 18, depth.y()), "C ↗")
         info = f"N={n}  C={c}" + "".join(f"  {a}={self.state.sizes[a]}" for a in spatial)
@@ -275,15 +289,15 @@ class TensorView(QWidget):
 
     def _paint_caption(self, p, sharing, n):
         s = self.state
-        text = f"{s.method_spec.label}: {sharing.describe()}"
+        words = sharing.describe()
+        text = f"{s.method_spec.label}: {words}" if self.show_method else words[0].upper() + words[1:]
         if n > len(self._blocks):
             text += f"   (samples {self._blocks[0]}–{self._blocks[-1]} of {n})"
         p.setPen(QColor("#222"))
-        f = QFont(self.font().family(), 10)
-        f.setBold(True)
+        f = QFont(self.font().family(), 10 if self.show_method else 9)
+        f.setBold(self.show_method)
         p.setFont(f)
-        p.drawText(QRectF(10, 6, self.width() - 20, 22), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                   text)
+        p.drawText(QRectF(10, 4, self.width() - 20, 30), Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap, text)
 
     # -- interaction ---------------------------------------------------------------------------
     def element_at(self, pos) -> tuple | None:
@@ -309,7 +323,7 @@ class TensorView(QWidget):
     def mousePressEvent(self, event):
         index = self.element_at(event.position())
         if index is not None and event.button() == Qt.MouseButton.LeftButton:
-            self.state.update(selected=index)
+            self.select(index)
 
     def describe_element(self, index) -> str:
         s = self.state

@@ -1,0 +1,299 @@
+"""Runs an experiment off the GUI thread (progress, cancel, stale runs dropped, one-line errors),
+plus what every experiment view shares: the Run/Cancel/progress bar and the export menu."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMenu, QMessageBox, QProgressBar, QPushButton,
+                               QWidget)
+
+from kernels import NormError
+from kernels.experiments import Cancelled
+
+from ..atomic import SaveError, write_text
+from ..export import copy_widget, save_widget
+
+PROGRESS_EVERY_S = 0.05  # at most ~20 progress signals a second, however fast the loop
+CAPTION_STYLE = "color: #444; font-size: 11px;"
+
+pg.setConfigOptions(antialias=True, background="w", foreground="k")
+
+
+def one_line(exc: BaseException) -> str:
+    """The user-facing message of an exception: its first line, or the class name when empty."""
+    text = exc.reason if isinstance(exc, NormError) else str(exc)
+    text = (text or type(exc).__name__).strip().splitlines()[0]
+    return text
+
+
+class ExperimentRunner(QObject):
+    """Runs `job(progress, cancelled)` on one background thread, newest first.
+
+    submit(job) starts a new generation: a run in progress sees cancelled() become True and
+    stops at its next check; its outcome is dropped. Signals arrive on the GUI thread, only
+    for the latest generation: progress(done, total), finished(result), failed(message),
+    cancelled(message) and busyChanged(bool).
+    """
+
+    progress = Signal(int, int)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal(str)
+    busyChanged = Signal(bool)
+    _report = Signal(int, str, object)  # (generation, kind, payload) from the worker thread
+
+    def __init__(self, parent=None, name: str = "experiment"):
+        super().__init__(parent)
+        self.generation = 0
+        self.busy = False
+        self._cancel_generation = -1
+        self._cond = threading.Condition()
+        self._pending = None
+        self._stop = False
+        self._report.connect(self._on_report, Qt.ConnectionType.QueuedConnection)
+        self._thread = threading.Thread(target=self._loop, name=f"norm-explorer-{name}", daemon=True)
+        self._thread.start()
+
+    # -- GUI thread ------------------------------------------------------------------------
+    def submit(self, job) -> int:
+        """Queue job(progress, cancelled) -> result; returns its generation."""
+        with self._cond:
+            if self._stop:
+                return self.generation
+            self.generation += 1
+            self._pending = (self.generation, job)
+            self._cond.notify()
+        self._set_busy(True)
+        return self.generation
+
+    def cancel(self):
+        """Stop the latest run at its next check; `cancelled` follows (nothing when idle)."""
+        with self._cond:
+            if self._pending is not None:  # not started yet: report it cancelled right away
+                self._pending = None
+                self._report.emit(self.generation, "cancelled", "cancelled before it started")
+            self._cancel_generation = self.generation
+
+    def shutdown(self, timeout: float = 10.0):
+        """Stop the thread (the run in progress stops at its next check) and wait for it."""
+        with self._cond:
+            self._stop = True
+            self._pending = None
+            self._cond.notify()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+        self._set_busy(False)
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _on_report(self, generation: int, kind: str, payload):
+        if generation != self.generation or self._stop:
+            return  # stale: a newer run was submitted after this one
+        if kind == "progress":
+            self.progress.emit(*payload)
+            return
+        self._set_busy(False)
+        {"finished": self.finished, "failed": self.failed, "cancelled": self.cancelled}[kind].emit(payload)
+
+    def _set_busy(self, busy: bool):
+        if busy != self.busy:
+            self.busy = busy
+            self.busyChanged.emit(busy)
+
+    # -- worker thread ---------------------------------------------------------------------
+    def _loop(self):
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                generation, job = self._pending
+                self._pending = None
+            self._run(generation, job)
+
+    def _run(self, generation: int, job):
+        def stale() -> bool:
+            return self._stop or generation != self.generation or generation == self._cancel_generation
+
+        last = [0.0]
+
+        def progress(done, total):
+            now = time.monotonic()
+            if done >= total or now - last[0] >= PROGRESS_EVERY_S:
+                last[0] = now
+                self._report.emit(generation, "progress", (int(done), int(total)))
+
+        try:
+            result = job(progress, stale)
+            if stale():
+                raise Cancelled("cancelled")
+        except Cancelled as exc:
+            kind, payload = "cancelled", one_line(exc)
+        except (ValueError, TypeError) as exc:  # the kernels' checks: a bad setting, said in one line
+            kind, payload = "failed", one_line(exc)
+        except MemoryError:
+            kind, payload = "failed", "not enough memory for these settings: choose smaller sizes"
+        except Exception as exc:  # a bug: one line for the user, the details on stderr
+            traceback.print_exc()
+            kind, payload = "failed", f"internal error ({type(exc).__name__}: {one_line(exc)})"
+        else:
+            kind, payload = "finished", result
+        if not self._stop:
+            self._report.emit(generation, kind, payload)
+
+
+class RunBar(QWidget):
+    """Run and Cancel buttons, a progress bar and a status line, wired to an ExperimentRunner."""
+
+    def __init__(self, runner: ExperimentRunner, run, parent=None):
+        super().__init__(parent)
+        self.runner = runner
+        self.button_run = QPushButton("Run", objectName="button_run")
+        self.button_run.setToolTip("Run the experiment now (it also reruns by itself when a setting changes)")
+        self.button_run.clicked.connect(run)
+        self.button_cancel = QPushButton("Cancel", objectName="button_cancel")
+        self.button_cancel.setToolTip("Stop the run in progress; the previous result stays on screen")
+        self.button_cancel.setEnabled(False)
+        self.button_cancel.clicked.connect(runner.cancel)
+        self.progress = QProgressBar(objectName="progress_run")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%v / %m")
+        self.progress.setToolTip("Layers or steps done in the current run")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.button_run)
+        layout.addWidget(self.button_cancel)
+        layout.addWidget(self.progress, 1)
+        runner.progress.connect(self._on_progress)
+        runner.busyChanged.connect(self._on_busy)
+
+    def _on_progress(self, done: int, total: int):
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+
+    def _on_busy(self, busy: bool):
+        self.button_cancel.setEnabled(busy)
+        if busy:
+            self.progress.setValue(0)
+
+
+def status_label(name: str) -> QLabel:
+    label = QLabel(objectName=name)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
+
+def show_outcome(label: QLabel, text: str, kind: str = "info"):
+    """One status line: grey info, amber warnings, red errors."""
+    color = {"info": "#555", "warning": "#a15c00", "error": "#c62828"}[kind]
+    label.setStyleSheet(f"color: {color};")
+    label.setText(text)
+
+
+def install_view_menu(view: QWidget, title: str):
+    """Right-click menu on `view`: export it as PNG/SVG, its numbers as CSV, or copy it.
+    `view` needs export_csv(path); failures are one warning line and nothing is lost."""
+    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+    stem = title.lower().replace(" ", "_")
+
+    def export_image():
+        path, _ = QFileDialog.getSaveFileName(view, f"Export {title}", f"{stem}.png",
+                                              "PNG image (*.png);;SVG vector image (*.svg)")
+        if path:
+            guarded(view, lambda: save_widget(view, path))
+
+    def export_numbers():
+        path, _ = QFileDialog.getSaveFileName(view, f"Export {title} numbers", f"{stem}.csv", "CSV table (*.csv)")
+        if path:
+            guarded(view, lambda: view.export_csv(path))
+
+    def show(pos):
+        menu = QMenu(view)
+        menu.addAction("Export view as PNG/SVG…", export_image)
+        menu.addAction("Export numbers as CSV…", export_numbers).setEnabled(view.result is not None)
+        menu.addAction("Copy to clipboard", lambda: copy_widget(view))
+        menu.exec(view.mapToGlobal(pos))
+
+    view.customContextMenuRequested.connect(show)
+
+
+def guarded(parent: QWidget, action) -> bool:
+    """Run a save; a failure (unwritable folder, bad extension) becomes one warning line."""
+    try:
+        action()
+    except (SaveError, ValueError, OSError) as exc:
+        QMessageBox.warning(parent, "Export failed", one_line(exc))
+        return False
+    return True
+
+
+def write_csv(path, text: str):
+    """Atomic CSV write (SaveError on failure)."""
+    write_text(path, text)
+
+
+def make_plot(name: str, title: str, x_label: str, y_label: str, tooltip: str = "") -> pg.PlotWidget:
+    """A white pyqtgraph plot with a stable objectName, a small title and light grid."""
+    plot = pg.PlotWidget()
+    plot.setObjectName(name)
+    plot.setTitle(title, size="10pt")
+    plot.setLabel("bottom", x_label)
+    plot.setLabel("left", y_label)
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    plot.setMenuEnabled(False)
+    plot.setMinimumSize(180, 140)
+    for axis in ("left", "bottom"):
+        plot.getAxis(axis).enableAutoSIPrefix(False)  # "(x0.001)" next to a label confuses more than it helps
+    if tooltip:
+        plot.setToolTip(tooltip)
+    return plot
+
+
+def common_edges(arrays, bins: int = 50, clip: float = 0.5):
+    """Shared histogram edges for several value arrays: from the `clip` to the 100 − `clip`
+    percentile of all of them, so one outlier does not squash every histogram into a spike."""
+    finite = [a[np.isfinite(a)] for a in arrays if a is not None and np.size(a)]
+    allv = np.concatenate(finite) if finite else np.zeros(1)
+    if allv.size == 0:
+        allv = np.zeros(1)
+    lo, hi = np.percentile(allv, [clip, 100 - clip]) if allv.size > 20 else (allv.min(), allv.max())
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    return np.linspace(lo, hi, bins + 1)
+
+
+def hist_item(values, edges, color, width: float = 1.5, fill_alpha: int = 70, name=None, scale=None,
+              offset: float = 0.0) -> pg.PlotCurveItem:
+    """A step histogram of `values` on `edges` (density, or `scale` × count / max when given),
+    filled down to `offset`."""
+    counts, _ = np.histogram(np.asarray(values, dtype=float), bins=edges)
+    if scale is None:
+        widths = np.diff(edges)
+        y = counts / max(1, counts.sum()) / widths
+    else:
+        y = scale * counts / max(1, counts.max())
+    fill = pg.mkColor(color)
+    fill.setAlpha(fill_alpha)
+    return pg.PlotCurveItem(edges, y + offset, stepMode="center", fillLevel=offset, brush=fill if fill_alpha else None,
+                            pen=pg.mkPen(color, width=width), name=name)
+
+
+def caption(text: str, name: str = "") -> QLabel:
+    """A one-sentence caption under a plot: what to notice."""
+    label = QLabel(text)
+    if name:
+        label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setStyleSheet(CAPTION_STYLE)
+    return label

@@ -1,0 +1,129 @@
+"""Exports: any widget to PNG (chosen size and DPI) or SVG (vector paths through QSvgGenerator,
+since pyqtgraph 0.14's SVGExporter fails on ordinary plots), the clipboard, the per-group
+statistics to CSV and the tensors to .npy. Every file is written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QPoint, QRect, QSize
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QWidget
+
+from .atomic import SaveError, atomic_path, write_bytes, write_text
+
+IMAGE_FORMATS = (".png", ".svg")
+DATA_FORMATS = (".csv", ".npy", ".json")
+SCREEN_DPI = 96.0
+
+
+def render_image(widget: QWidget, size: QSize | None = None, dpi: float = SCREEN_DPI) -> QImage:
+    """The widget drawn into an image of `size` pixels (default: its own size at `dpi`).
+    The widget is laid out at size / (dpi/96) logical pixels, so text keeps its size in points."""
+    scale = dpi / SCREEN_DPI
+    if size is None:
+        size = QSize(round(widget.width() * scale), round(widget.height() * scale))
+    logical = QSize(max(1, round(size.width() / scale)), max(1, round(size.height() / scale)))
+    image = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(QColor("white"))
+    dots_per_meter = round(dpi / 0.0254)
+    image.setDotsPerMeterX(dots_per_meter)
+    image.setDotsPerMeterY(dots_per_meter)
+    with _laid_out_at(widget, logical):
+        painter = QPainter(image)
+        try:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.scale(size.width() / logical.width(), size.height() / logical.height())
+            widget.render(painter, QPoint())
+        finally:
+            painter.end()
+    return image
+
+
+class _laid_out_at:
+    """Temporarily resize a widget (and lay it out) for rendering, then put it back."""
+
+    def __init__(self, widget, size):
+        self.widget, self.size, self.old = widget, size, widget.size()
+
+    def __enter__(self):
+        if self.size != self.old:
+            self.widget.resize(self.size)
+            if self.widget.layout() is not None:
+                self.widget.layout().activate()
+
+    def __exit__(self, *exc):
+        if self.size != self.old:
+            self.widget.resize(self.old)
+            if self.widget.layout() is not None:
+                self.widget.layout().activate()
+
+
+def save_png(widget: QWidget, path, size: QSize | None = None, dpi: float = SCREEN_DPI):
+    image = render_image(widget, size, dpi)
+    with atomic_path(path, ".png") as tmp:
+        if not image.save(tmp, "PNG"):
+            raise SaveError(f"cannot save {path}: the PNG encoder failed")
+
+
+def save_svg(widget: QWidget, path, title: str = "Norm Explorer"):
+    """Vector SVG: the widget paints through QSvgGenerator, so lines and text stay paths/text."""
+    with atomic_path(path, ".svg") as tmp:
+        generator = QSvgGenerator()
+        generator.setFileName(tmp)
+        generator.setSize(widget.size())
+        generator.setViewBox(QRect(0, 0, widget.width(), widget.height()))
+        generator.setTitle(title)
+        generator.setDescription("Exported from Norm Explorer")
+        painter = QPainter(generator)
+        try:
+            widget.render(painter, QPoint())
+        finally:
+            painter.end()
+
+
+def save_widget(widget: QWidget, path, size: QSize | None = None, dpi: float = SCREEN_DPI):
+    """PNG or SVG by the file's extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".png":
+        save_png(widget, path, size, dpi)
+    elif suffix == ".svg":
+        if size is not None:
+            with _laid_out_at(widget, size):
+                save_svg(widget, path)
+        else:
+            save_svg(widget, path)
+    else:
+        raise ValueError(f"unknown image extension {suffix or '(none)'!r}: use .png or .svg")
+
+
+def copy_widget(widget: QWidget):
+    QGuiApplication.clipboard().setImage(render_image(widget))
+
+
+def stats_csv(groups, layout: str) -> str:
+    """One row per statistics group: its index along each axis of a statistic, element count,
+    mean and biased variance before and after."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["group"] + [f"index_{a}" for a in layout]
+                    + ["count", "mean_before", "var_before", "mean_after", "var_after"])
+    for row in range(len(groups)):
+        writer.writerow([row, *groups.coordinates(row), int(groups.count[row]),
+                         *(repr(float(a[row])) for a in (groups.mean_before, groups.var_before, groups.mean_after,
+                                                         groups.var_after))])
+    return buffer.getvalue()
+
+
+def save_stats_csv(groups, layout: str, path):
+    write_text(path, stats_csv(groups, layout))
+
+
+def save_npy(array: np.ndarray, path):
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    write_bytes(path, buffer.getvalue())

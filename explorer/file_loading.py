@@ -1,0 +1,178 @@
+"""Reading a person's own tensors safely: .npy/.npz never unpickled (allow_pickle=False),
+.pt/.pth through torch.load(weights_only=True), PNG/JPEG through Qt. Anything malformed,
+truncated, pickled or unsupported raises LoadError with one line for the user."""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .pipeline import MAX_ELEMENTS
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+SUFFIXES = (".npy", ".npz", ".pt", ".pth") + IMAGE_SUFFIXES
+#: Tensors above this many elements are loaded only after the person agrees.
+ASK_ABOVE_ELEMENTS = 16 * 1024 * 1024
+FILE_FILTER = "Tensors and images (*.npy *.npz *.pt *.pth *.png *.jpg *.jpeg *.bmp);;All files (*)"
+
+
+class LoadError(ValueError):
+    """A file that cannot be used; str() is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One tensor in a file."""
+
+    key: str  # '' for a file holding a single array
+    shape: tuple
+    dtype: str
+
+    @property
+    def elements(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    def label(self) -> str:
+        return f"{self.key or 'array'}  {' x '.join(map(str, self.shape))}  {self.dtype}"
+
+
+def default_layout(ndim: int) -> str:
+    return {2: "NC", 3: "NCL", 4: "NCHW"}.get(ndim, "")
+
+
+def candidates(path) -> list:
+    """The usable tensors in the file at `path` (without loading their data where possible)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise LoadError(f"{path.name}: unsupported file type {suffix or '(no extension)'}; "
+                        f"use {', '.join(SUFFIXES)}")
+    if not path.is_file():
+        raise LoadError(f"{path}: no such file")
+    if suffix == ".npy":
+        arr = _open_npy(path)
+        found = [Candidate("", tuple(arr.shape), str(arr.dtype))]
+    elif suffix == ".npz":
+        found = [Candidate(k, tuple(a.shape), str(a.dtype)) for k, a in _npz_arrays(path).items()]
+    elif suffix in (".pt", ".pth"):
+        found = [Candidate(k, tuple(t.shape), str(t.dtype).replace("torch.", "")) for k, t in _torch_tensors(path)]
+    else:
+        img = _read_image(path)
+        found = [Candidate("", img.shape, str(img.dtype))]
+    usable = [c for c in found if _usable(c) is None]
+    if not usable:
+        reasons = "; ".join(f"{c.key or 'array'}: {_usable(c)}" for c in found[:3]) or "it holds no arrays"
+        raise LoadError(f"{path.name}: nothing to normalize ({reasons})")
+    return usable
+
+
+def _usable(c: Candidate) -> str | None:
+    if not 2 <= len(c.shape) <= 4:
+        return f"{len(c.shape)} axes (2 to 4 are needed: N, C and up to two spatial axes)"
+    if c.elements == 0:
+        return "it is empty"
+    if not any(c.dtype.startswith(k) for k in ("float", "int", "uint", "bool", "bfloat")):
+        return f"dtype {c.dtype} is not a real number type"
+    if c.elements > MAX_ELEMENTS:
+        return f"{c.elements:,} elements is more than the {MAX_ELEMENTS:,} the explorer holds"
+    return None
+
+
+def load(path, key: str = "") -> np.ndarray:
+    """The tensor `key` of the file as a float32 (or float64) numpy array."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        arr = np.asarray(_open_npy(path))
+    elif suffix == ".npz":
+        arrays = _npz_arrays(path)
+        if key not in arrays:
+            raise LoadError(f"{path.name} has no array {key!r}")
+        arr = arrays[key]
+    elif suffix in (".pt", ".pth"):
+        tensors = dict(_torch_tensors(path))
+        if key not in tensors:
+            raise LoadError(f"{path.name} has no tensor {key!r}")
+        t = tensors[key].detach().cpu()
+        arr = (t.float() if t.dtype.is_floating_point and t.element_size() < 4 else t).numpy()
+    elif suffix in IMAGE_SUFFIXES:
+        arr = _read_image(path)
+    else:
+        raise LoadError(f"{path.name}: unsupported file type {suffix}")
+    problem = _usable(Candidate(key, tuple(arr.shape), str(arr.dtype)))
+    if problem:
+        raise LoadError(f"{path.name}: {problem}")
+    return np.ascontiguousarray(arr, dtype=arr.dtype if arr.dtype == np.float64 else np.float32)
+
+
+def _open_npy(path):
+    try:
+        return np.load(path, allow_pickle=False, mmap_mode="r")
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise LoadError(f"{path.name} holds pickled Python objects, which are never loaded") from None
+        raise LoadError(f"{path.name} is not a readable .npy file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise LoadError(f"{path.name} is truncated or not a .npy file ({exc})") from None
+
+
+def _npz_arrays(path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise LoadError(f"{path.name} holds pickled Python objects, which are never loaded") from None
+        raise LoadError(f"{path.name} is not a readable .npz file ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise LoadError(f"{path.name} is truncated or not a .npz file ({type(exc).__name__})") from None
+
+
+def _torch_tensors(path) -> list:
+    """(name, tensor) for a saved tensor or every tensor of a (nested) state dict."""
+    try:
+        import torch
+    except ImportError:
+        raise LoadError(f"{path.name}: reading .pt/.pth files needs torch, which is not installed") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # weights_only refuses arbitrary pickles; corrupt zips raise anything
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise LoadError(f"{path.name} holds Python objects beyond tensors; only weights_only=True files are "
+                            f"loaded") from None
+        raise LoadError(f"{path.name} is not a readable torch file ({text[:120]})") from None
+    found = []
+
+    def walk(prefix, value):
+        if isinstance(value, torch.Tensor):
+            found.append((prefix, value))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(f"{prefix}[{i}]", v)
+
+    walk("", obj)
+    if not found:
+        raise LoadError(f"{path.name} holds no tensors")
+    return found
+
+
+def _read_image(path) -> np.ndarray:
+    """A PNG/JPEG as (1, 3, H, W) float32 in [0, 1], or (1, 1, H, W) for grayscale images."""
+    from PySide6.QtGui import QImage
+
+    image = QImage(str(path))
+    if image.isNull():
+        raise LoadError(f"{path.name} is not a readable image (truncated or not {path.suffix[1:].upper()})")
+    gray = image.isGrayscale()
+    image = image.convertToFormat(QImage.Format.Format_Grayscale8 if gray else QImage.Format.Format_RGB888)
+    h, w, channels = image.height(), image.width(), 1 if gray else 3
+    buffer = np.frombuffer(image.constBits(), np.uint8, count=image.bytesPerLine() * h)
+    pixels = buffer.reshape(h, image.bytesPerLine())[:, :w * channels].reshape(h, w, channels)
+    return (pixels.transpose(2, 0, 1)[None].astype(np.float32) / 255.0)

@@ -1,0 +1,157 @@
+"""Side by side: several methods on the same input (BatchNorm, LayerNorm, InstanceNorm and
+GroupNorm by default, as in Figure 2 of the Group Normalization paper), each with its
+statistics groups and its output histogram. Each panel is a small AppState that mirrors the
+main one but for the method."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QVBoxLayout, QWidget
+
+from kernels import METHODS
+
+from ..palette import AFTER, BEFORE
+from ..state import AppState
+from .tensor_view import TensorView
+
+DEFAULT_METHODS = ("batch", "layer", "instance", "group")
+MIRRORED = ("layout", "shape", "input", "seed", "backend", "device", "selected", "training", "running", "nonfinite")
+
+
+def compare_params(method: str, main_params: dict, channels: int) -> dict:
+    """The main state's settings that the method also takes; GroupNorm shows two groups when it can,
+    so it differs visibly from LayerNorm (1 group) and InstanceNorm (C groups)."""
+    params = {k: v for k, v in main_params.items() if k in METHODS[method].param_names}
+    if method == "group" and "groups" not in params and channels % 2 == 0 and channels >= 4:
+        params["groups"] = 2
+    return params
+
+
+class ComparePanel(QWidget):
+    def __init__(self, method: str, parent=None):
+        super().__init__(parent)
+        self.state = AppState(self)
+        self.method = method
+        self.title = QLabel(f"<b>{METHODS[method].label}</b>")
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.view = TensorView(self.state)
+        self.view.setMinimumSize(220, 160)
+        self.view.setObjectName(f"view_compare_{method}")
+        self.view.show_method = False
+        self.plot = pg.PlotWidget()
+        self.plot.setObjectName(f"plot_compare_{method}")
+        self.plot.setMaximumHeight(150)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideAxis("left")
+        self.label_after = QLabel(objectName=f"label_compare_{method}")
+        self.label_after.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label_after.setStyleSheet("font-size: 11px;")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.title)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.plot)
+        layout.addWidget(self.label_after)
+        self.state.resultChanged.connect(self._plot)
+
+    def _plot(self):
+        c = self.state.computed
+        if c is None:
+            return
+        self.plot.clear()
+        for edges, counts, color in ((c.hist.edges_before, c.hist.counts_before, BEFORE),
+                                     (c.hist.edges_after, c.hist.counts_after, AFTER)):
+            fill = pg.mkColor(color)
+            fill.setAlpha(90)
+            self.plot.addItem(pg.PlotCurveItem(edges, counts, stepMode="center", fillLevel=0, brush=fill,
+                                               pen=pg.mkPen(color)))
+        after = c.summary_after
+        self.label_after.setText(f"after: mean {_tidy(after.mean)}, std {_tidy(after.std)}, "
+                                 f"{len(c.groups):,} statistics groups")
+
+
+def _tidy(value: float) -> str:
+    """Two decimals, without '-0.00' for values that are zero up to rounding."""
+    return f"{0.0 if abs(value) < 5e-3 else value:.2f}"
+
+
+class CompareView(QWidget):
+    """objectName view_compare. Follows `state` (the main AppState) while visible."""
+
+    def __init__(self, state, methods=DEFAULT_METHODS, parent=None):
+        super().__init__(parent)
+        self.main = state
+        self.setObjectName("view_compare")
+        self.checks = {}
+        top = QGridLayout()
+        top.addWidget(QLabel("Compare:"), 0, 0)
+        per_row = (len(METHODS) + 1) // 2
+        for k, (name, m) in enumerate(METHODS.items()):
+            check = QCheckBox(m.label, objectName=f"check_compare_{name}")
+            check.setChecked(name in methods)
+            check.toggled.connect(self._rebuild)
+            top.addWidget(check, k // per_row, 1 + k % per_row)
+            self.checks[name] = check
+        top.setColumnStretch(per_row + 1, 1)
+        holder = QWidget()
+        holder.setLayout(top)
+        self.grid = QGridLayout()
+        outer = QVBoxLayout(self)
+        outer.addWidget(holder)
+        outer.addLayout(self.grid, 1)
+        self.panels: dict = {}
+        self.caption = QLabel(objectName="label_compare")
+        self.caption.setWordWrap(True)
+        outer.addWidget(self.caption)
+        self._rebuild()
+        state.settingsChanged.connect(self.sync)
+
+    @property
+    def methods(self) -> list:
+        return [n for n, c in self.checks.items() if c.isChecked()]
+
+    def _rebuild(self, *_):
+        for name in list(self.panels):
+            if name not in self.methods:
+                panel = self.panels.pop(name)
+                self.grid.removeWidget(panel)
+                panel.state.shutdown()
+                panel.deleteLater()
+        for name in self.methods:
+            if name not in self.panels:
+                self.panels[name] = ComparePanel(name)
+                self.panels[name].view.select = lambda index: self.main.update(selected=index)
+        columns = 4 if len(self.methods) > 3 else max(1, len(self.methods))
+        for k, name in enumerate(self.methods):
+            self.grid.addWidget(self.panels[name], k // columns, k % columns)
+        self.sync()
+
+    def showEvent(self, event):
+        super().showEvent(event)
+        self.sync()
+
+    def sync(self):
+        """Mirror the main settings into every panel (only while visible: hidden panels cost nothing)."""
+        if not self.isVisible() and not self.property("force_sync"):
+            return
+        s = self.main
+        channels = s.sizes["C"]
+        for name, panel in self.panels.items():
+            changes = {k: getattr(s, k) for k in MIRRORED if k != "shape"}
+            changes.update(shape=s.shape, method=name, params=compare_params(name, s.params, channels))
+            if s.file is not None and s.input == "file" and panel.state.file is not s.file:
+                panel.state.set_file(s.file[0], s.file[1], s.file[2])
+            if s.input == "file":
+                changes.pop("input")
+            panel.state.update(**changes)
+        self.caption.setText("Blue: the elements that share statistics with the selected element (click any "
+                             "block to move it). Each colour is one statistics group. Histograms: grey before, "
+                             "orange after.")
+
+    def ready(self) -> bool:
+        return all(p.state.computed is not None or p.state.error for p in self.panels.values())
+
+    def shutdown(self):
+        for panel in self.panels.values():
+            panel.state.shutdown()

@@ -1,0 +1,115 @@
+"""The export dialog (File > Export, Ctrl+E) and the right-click menu every view gets:
+PNG at a chosen size and DPI, vector SVG, or the clipboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
+                               QLineEdit, QMenu, QMessageBox, QPushButton, QSpinBox, QWidget)
+
+from ..atomic import SaveError
+from ..export import copy_widget, save_widget
+
+IMAGE_FILTER = "PNG image (*.png);;SVG vector image (*.svg)"
+
+
+def export_view(parent: QWidget, widget: QWidget, title: str, path: str | None = None):
+    """Ask for a file (unless given) and write `widget` there; failures are one message, nothing lost."""
+    if path is None:
+        path, _ = QFileDialog.getSaveFileName(parent, f"Export {title}", f"{title.lower().replace(' ', '_')}.png",
+                                              IMAGE_FILTER)
+        if not path:
+            return False
+    try:
+        save_widget(widget, path)
+    except (SaveError, ValueError) as exc:
+        QMessageBox.warning(parent, "Export failed", str(exc))
+        return False
+    return True
+
+
+def install_export_menu(widget: QWidget, title: str, target: QWidget | None = None):
+    """A right-click menu on `widget` that exports or copies `target` (default: the widget)."""
+    target = target or widget
+    widget.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+
+    def show(pos):
+        menu = QMenu(widget)
+        menu.addAction(f"Export {title} as PNG/SVG…", lambda: export_view(widget.window(), target, title))
+        menu.addAction("Copy to clipboard", lambda: copy_widget(target))
+        menu.exec(widget.mapToGlobal(pos))
+
+    widget.customContextMenuRequested.connect(show)
+
+
+class ExportDialog(QDialog):
+    """Pick a view, a file (.png or .svg), and for PNG the size in pixels and the DPI."""
+
+    def __init__(self, targets: dict, parent=None, current: str | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export figure")
+        self.targets = targets
+        form = QFormLayout(self)
+        self.combo_target = QComboBox(objectName="combo_export_target")
+        self.combo_target.addItems(list(targets))
+        if current in targets:
+            self.combo_target.setCurrentText(current)
+        self.combo_target.currentTextChanged.connect(self._default_size)
+        form.addRow("view", self.combo_target)
+        row = QHBoxLayout()
+        self.edit_path = QLineEdit(objectName="edit_export_path")
+        self.edit_path.setPlaceholderText("figure.png or figure.svg")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.edit_path, 1)
+        row.addWidget(browse)
+        form.addRow("file", row)
+        self.spin_width = QSpinBox(objectName="spin_export_width")
+        self.spin_height = QSpinBox(objectName="spin_export_height")
+        for spin in (self.spin_width, self.spin_height):
+            spin.setRange(16, 20000)
+            spin.setSuffix(" px")
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.spin_width)
+        size_row.addWidget(self.spin_height)
+        form.addRow("PNG size", size_row)
+        self.spin_dpi = QSpinBox(objectName="spin_export_dpi")
+        self.spin_dpi.setRange(48, 1200)
+        self.spin_dpi.setValue(192)
+        self.spin_dpi.setToolTip("Text and lines scale with the DPI; 96 is the screen")
+        self.spin_dpi.valueChanged.connect(lambda _: self._default_size(self.combo_target.currentText()))
+        form.addRow("DPI", self.spin_dpi)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self._default_size(self.combo_target.currentText())
+
+    def _default_size(self, name):
+        widget = self.targets.get(name)
+        if widget is not None:
+            scale = self.spin_dpi.value() / 96
+            self.spin_width.setValue(round(widget.width() * scale))
+            self.spin_height.setValue(round(widget.height() * scale))
+
+    def _browse(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Export figure", self.edit_path.text() or "figure.png",
+                                              IMAGE_FILTER)
+        if path:
+            self.edit_path.setText(path)
+
+    def save(self):
+        path = self.edit_path.text().strip()
+        if not path:
+            QMessageBox.warning(self, "Export", "Choose a file name ending in .png or .svg")
+            return
+        widget = self.targets[self.combo_target.currentText()]
+        size = QSize(self.spin_width.value(), self.spin_height.value())
+        try:
+            save_widget(widget, path, size if Path(path).suffix.lower() == ".png" else None, self.spin_dpi.value())
+        except (SaveError, ValueError) as exc:
+            QMessageBox.warning(self, "Export failed", str(exc))
+            return
+        self.accept()

@@ -12,7 +12,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from .atomic import SaveError, atomic_path, write_bytes, write_text
 
@@ -38,10 +38,28 @@ def render_image(widget: QWidget, size: QSize | None = None, dpi: float = SCREEN
         try:
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.scale(size.width() / logical.width(), size.height() / logical.height())
-            widget.render(painter, QPoint())
+            _paint(widget, painter)
         finally:
             painter.end()
     return image
+
+
+def _paint(widget: QWidget, painter: QPainter):
+    """The widget and its children through QWidget.render (QGraphicsView overrides render to draw
+    its scene instead). pyqtgraph views first bring their items up to date, and their cached
+    background is switched off, so an SVG holds no bitmap of it."""
+    views = [v for v in [widget, *widget.findChildren(QGraphicsView)] if isinstance(v, QGraphicsView)]
+    modes = [v.cacheMode() for v in views]
+    for v in views:
+        if hasattr(v.scene(), "prepareForPaint"):
+            v.scene().prepareForPaint()
+        v.setCacheMode(QGraphicsView.CacheModeFlag.CacheNone)
+        v.resetCachedContent()
+    try:
+        QWidget.render(widget, painter, QPoint())
+    finally:
+        for v, mode in zip(views, modes):
+            v.setCacheMode(mode)
 
 
 class _laid_out_at:
@@ -81,7 +99,7 @@ def save_svg(widget: QWidget, path, title: str = "Norm Explorer"):
         generator.setDescription("Exported from Norm Explorer")
         painter = QPainter(generator)
         try:
-            widget.render(painter, QPoint())
+            _paint(widget, painter)
         finally:
             painter.end()
 

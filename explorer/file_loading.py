@@ -4,6 +4,7 @@ truncated, pickled or unsupported raises LoadError with one line for the user.""
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,8 +113,10 @@ def _open_npy(path):
     try:
         return np.load(path, allow_pickle=False, mmap_mode="r")
     except ValueError as exc:
-        if "pickle" in str(exc).lower():
+        if "pickle" in str(exc).lower() or "python objects" in str(exc).lower():
             raise LoadError(f"{path.name} holds pickled Python objects, which are never loaded") from None
+        if "greater than file size" in str(exc) or "cannot reshape" in str(exc):
+            raise LoadError(f"{path.name} is truncated: it holds fewer bytes than its header promises") from None
         raise LoadError(f"{path.name} is not a readable .npy file ({exc})") from None
     except (OSError, EOFError) as exc:
         raise LoadError(f"{path.name} is truncated or not a .npy file ({exc})") from None
@@ -138,7 +141,9 @@ def _torch_tensors(path) -> list:
     except ImportError:
         raise LoadError(f"{path.name}: reading .pt/.pth files needs torch, which is not installed") from None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note about pickle protocols is not for the user
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # weights_only refuses arbitrary pickles; corrupt zips raise anything
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):

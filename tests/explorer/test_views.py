@@ -1,0 +1,89 @@
+"""Views render every method without exceptions or Qt warnings; the tensor view's hover and click
+map to the right element and its highlight is kernels.shared_mask."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from kernels import METHODS, shared_mask
+from explorer.pipeline import canonical_index, layout_index
+
+from .conftest import update_and_wait
+
+
+@pytest.mark.parametrize("layout,shape", [("NCHW", (3, 6, 5, 4)), ("NHWC", (3, 5, 4, 6)), ("NLC", (3, 9, 6))])
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_renders(qtbot, window, name, layout, shape):
+    params = {"groups": 3} if name == "group" else {}
+    if name == "custom" and "L" in layout:
+        params = {"axes": "NL"}
+    update_and_wait(qtbot, window.state, method=name, layout=layout, shape=shape, params=params)
+    for widget in (window.tensor_view, window.value_view, window.histograms, window.group_stats, window.info):
+        image = widget.grab()
+        assert not image.isNull() and image.width() > 50
+    window.view_tabs.setCurrentWidget(window.value_view)
+    window.value_view.grab()
+    window.view_tabs.setCurrentWidget(window.tensor_view)
+
+
+def _center_of_cell(view, index):
+    """Widget coordinates of element `index` on a visible face of the block view."""
+    g = view._geometry
+    n, c, h, w = canonical_index(index, view.state.layout)
+    k = view._blocks.index(n)
+    return g.point(k, c + 0.01, h + 0.5, w + 0.5)
+
+
+@pytest.mark.parametrize("name", ["batch", "layer", "instance", "group", "channel", "lrn"])
+def test_click_selects_the_element_and_highlight_is_shared_mask(qtbot, window, name):
+    s = window.state
+    update_and_wait(qtbot, s, method=name, shape=(4, 6, 5, 4), params={"groups": 3} if name == "group" else {})
+    view = window.tensor_view
+    window.view_tabs.setCurrentWidget(view)
+    view.grab()  # lays out the geometry
+    target = (2, 0, 3, 1)  # channel 0 is the visible front face
+    pos = _center_of_cell(view, target)
+    assert view.element_at(pos) == target
+    with qtbot.waitSignal(s.resultChanged, timeout=20000):
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(round(pos.x()), round(pos.y())))
+    assert s.selected == target
+    np.testing.assert_array_equal(s.highlight, shared_mask(name, s.shape, target, layout=s.layout, **s.params))
+    tip = view.describe_element(target)
+    assert "x[N=2, C=0, H=3, W=1]" in tip and "mean" in tip or name == "lrn"
+
+
+def test_top_and_side_faces_map_to_channels(qtbot, window):
+    s = window.state
+    update_and_wait(qtbot, s, shape=(2, 5, 4, 3))
+    view = window.tensor_view
+    view.grab()
+    g = view._geometry
+    k = 0
+    top = g.point(k, 3.5, 0.0, 1.5) + QPointF(0, -0.5)
+    assert view.element_at(top) == layout_index((view._blocks[0], 3, 0, 1), s.layout)
+    side = g.point(k, 2.5, 2.5, g.W) + QPointF(0.5, 0)
+    assert view.element_at(side) == layout_index((view._blocks[0], 2, 2, g.W - 1), s.layout)
+
+
+def test_value_view_click_and_histograms_show_numbers(qtbot, window):
+    s = window.state
+    window.view_tabs.setCurrentWidget(window.value_view)
+    view = window.value_view
+    view.grab()
+    rect, tw, th, _ = view._panels[0]
+    pos = QPointF(rect.left() + tw * 0.5, rect.top() + th * 0.5)
+    index, key = view.element_at(pos)
+    assert key == "before" and index is not None
+    with qtbot.waitSignal(s.resultChanged, timeout=20000):
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(round(pos.x()), round(pos.y())))
+    assert s.selected == index
+    before = window.findChild(object, "label_summary_before").text()
+    after = window.findChild(object, "label_summary_after").text()
+    assert before.startswith("mean") and "std 1" in after
+
+
+def test_huge_tensor_draws_groups_as_regions(qtbot, window):
+    update_and_wait(qtbot, window.state, method="channel", shape=(2, 512, 64, 64))
+    image = window.tensor_view.grab()  # 4M elements, 262K groups: must not draw them one by one
+    assert not image.isNull()
+    assert window.state.computed.hist.sampled

@@ -1,0 +1,99 @@
+"""The window as a whole: opens and closes without leaking, remembers settings, has menus
+and shortcuts, and survives hundreds of repaints (PySide6 6.12's none_dealloc abort)."""
+
+import gc
+
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from explorer.main_window import MainWindow
+
+from .conftest import RESULT_TIMEOUT, update_and_wait
+
+
+def _open_and_close(qtbot):
+    w = MainWindow()
+    w.show()
+    qtbot.waitUntil(lambda: w.state.result is not None, timeout=RESULT_TIMEOUT)
+    w.close()
+    w.deleteLater()
+    qtbot.wait(1)  # let deleteLater run
+
+
+def test_open_and_close_twenty_times_without_leaking_widgets(qtbot):
+    _open_and_close(qtbot)
+    gc.collect()
+    baseline = len(QApplication.allWidgets())
+    for _ in range(20):
+        _open_and_close(qtbot)
+    gc.collect()
+    qtbot.wait(10)
+    assert len(QApplication.allWidgets()) <= baseline
+
+
+def test_hundreds_of_repaints(qtbot, window):
+    """PySide6-Essentials 6.12.0 on CPython 3.11 aborted after a few hundred repaints; 6.11.3 works."""
+    s = window.state
+    for k in range(300):
+        if k % 60 == 0:
+            update_and_wait(qtbot, s, seed=k)
+        window.tensor_view.repaint()
+        window.histograms.plots["before"].repaint()
+        window.value_view.repaint()
+    window.repaint()
+    assert s.error is None
+
+
+def test_settings_are_remembered_between_runs(qtbot):
+    first = MainWindow()
+    qtbot.addWidget(first)
+    qtbot.waitUntil(lambda: first.state.result is not None, timeout=RESULT_TIMEOUT)
+    update_and_wait(qtbot, first.state, method="group", params={"groups": 2}, layout="NHWC", seed=5, log_counts=True)
+    first.close()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    qtbot.waitUntil(lambda: second.state.result is not None, timeout=RESULT_TIMEOUT)
+    s = second.state
+    assert (s.method, s.params, s.layout, s.seed, s.log_counts) == ("group", {"groups": 2}, "NHWC", 5, True)
+
+
+def test_bad_remembered_settings_fall_back_to_defaults(qtbot):
+    from explorer.settings_store import qsettings
+    qsettings().setValue("session", '{"method": "group", "params": {"groups": 3}, "shape": [4, 8, 8, 8]}')
+    w = MainWindow()
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.state.result is not None, timeout=RESULT_TIMEOUT)
+    assert w.state.error is None and w.state.method == "batch"
+    qsettings().setValue("session", "{not json")
+    w2 = MainWindow()
+    qtbot.addWidget(w2)
+    qtbot.waitUntil(lambda: w2.state.result is not None, timeout=RESULT_TIMEOUT)
+    assert w2.state.error is None
+
+
+def test_menus_and_shortcuts(window):
+    titles = [a.text() for a in window.menuBar().actions()]
+    assert titles == ["&File", "&View", "&Method", "&Help"]
+    shortcuts = {a.shortcut().toString() for m in window.menuBar().actions() for a in m.menu().actions()}
+    for key in ("Ctrl+O", "Ctrl+S", "Ctrl+E", "Ctrl+L", "Ctrl+1", "Ctrl+T", "F1"):
+        assert key in shortcuts, key
+
+
+def test_shortcut_switches_method(qtbot, window):
+    action = next(a for m in window.menuBar().actions() for a in m.menu().actions() if a.shortcut().toString() == "Ctrl+4")
+    with qtbot.waitSignal(window.state.resultChanged, timeout=RESULT_TIMEOUT):
+        action.trigger()
+    assert window.state.method == "group"
+
+
+def test_status_bar_reports_backend_and_time(qtbot, window):
+    update_and_wait(qtbot, window.state, seed=3)
+    text = window.status_compute.text()
+    assert text.startswith("numpy on cpu") and "ms" in text and "2,048 elements" in text
+
+
+@pytest.mark.parametrize("size", [(700, 500), (1900, 1200)])
+def test_window_resizes(qtbot, window, size):
+    window.resize(*size)
+    qtbot.wait(10)
+    assert window.grab().width() >= min(size[0], window.minimumSizeHint().width())

@@ -28,6 +28,11 @@ def display_problem(environ=os.environ, platform=sys.platform, find_library=ctyp
 
 
 def run_gui(argv=None) -> int:
+    """Open the window; `--session PATH` starts from a saved session."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="norm-explorer gui", description="Open the Norm Explorer window.")
+    parser.add_argument("--session", help="a session .json file to open")
+    args = parser.parse_args(list(argv or []))
     problem = display_problem()
     if problem:
         print(f"norm-explorer: {problem}", file=sys.stderr)
@@ -36,9 +41,11 @@ def run_gui(argv=None) -> int:
 
     from .main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(list(argv or sys.argv[:1]))
+    app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Norm Explorer")
     app.setOrganizationName("NormExplorer")
     window = MainWindow()
     window.show()
+    if args.session:
+        window.open_session(args.session)
     return app.exec()

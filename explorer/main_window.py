@@ -39,7 +39,7 @@ class MainWindow(QMainWindow):
             restore_state(self.state)
         self.setWindowTitle("Norm Explorer")
         self.setObjectName("main_window")
-        self.resize(1480, 940)
+        self.resize(1560, 960)
 
         self.tensor_view = TensorView(self.state)
         self.value_view = ValueView(self.state)
@@ -63,8 +63,9 @@ class MainWindow(QMainWindow):
         self.dock_controls = self._dock("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.dock_info = self._dock("About this method", self.info, Qt.DockWidgetArea.RightDockWidgetArea)
         self.dock_groups = self._dock("Per-group statistics", self.group_stats, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.dock_controls.setMinimumWidth(350)
-        self.resizeDocks([self.dock_controls, self.dock_info], [360, 400], Qt.Orientation.Horizontal)
+        self.dock_controls.setMinimumWidth(340)
+        self.dock_info.setMinimumWidth(330)
+        self.resizeDocks([self.dock_controls, self.dock_info], [350, 360], Qt.Orientation.Horizontal)
         self.resizeDocks([self.dock_groups], [190], Qt.Orientation.Vertical)
 
         self._build_status_bar()
@@ -95,6 +96,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self):
         bar = self.statusBar()
         self.status_compute = QLabel(objectName="label_status")
+        self.status_compute.setFixedWidth(560)  # changing text must not re-lay out (and repaint) the window
         self.busy = QProgressBar(objectName="progress_busy")
         self.busy.setRange(0, 0)  # indeterminate: a computation is running
         self.busy.setMaximumWidth(120)

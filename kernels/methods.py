@@ -102,6 +102,9 @@ def _batch_training(ctx, renorm=False):
                  "0, so every output is 0 (then bias): the sample's information is erased")
     else:
         group_warnings(ctx, part, m, eps)
+    if eps == 0:
+        ctx.warn("torch refuses eps=0 for BatchNorm in training ('batch_norm eps must be positive during "
+                 "training'); the explorer computes it anyway")
     y = standardize(ctx, part, xe, m, eps)
     out = dict(mean=to_stat(ctx, part, m.mean), var=to_stat(ctx, part, m.var), stats={})
     track = ctx.running_mean is not None or ctx.running_var is not None or renorm

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QVBoxLayout,
+                               QWidget)
 
 from kernels import METHODS
 
 from ..palette import AFTER, BEFORE
 from ..state import AppState
+from .common import blocked
 from .tensor_view import TensorView
 
 DEFAULT_METHODS = ("batch", "layer", "instance", "group")
@@ -36,7 +38,7 @@ class ComparePanel(QWidget):
         self.title = QLabel(f"<b>{METHODS[method].label}</b>")
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.view = TensorView(self.state)
-        self.view.setMinimumSize(220, 160)
+        self.view.setMinimumSize(140, 120)
         self.view.setObjectName(f"view_compare_{method}")
         self.view.show_method = False
         self.plot = pg.PlotWidget()
@@ -84,16 +86,26 @@ class CompareView(QWidget):
         self.main = state
         self.setObjectName("view_compare")
         self.checks = {}
-        top = QGridLayout()
-        top.addWidget(QLabel("Compare:"), 0, 0)
-        per_row = (len(METHODS) + 1) // 2
-        for k, (name, m) in enumerate(METHODS.items()):
-            check = QCheckBox(m.label, objectName=f"check_compare_{name}")
-            check.setChecked(name in methods)
-            check.toggled.connect(self._rebuild)
-            top.addWidget(check, k // per_row, 1 + k % per_row)
-            self.checks[name] = check
-        top.setColumnStretch(per_row + 1, 1)
+        self.button_methods = QToolButton(objectName="button_compare_methods")
+        self.button_methods.setText("Methods ▾")
+        self.button_methods.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.button_methods.setToolTip("Choose the methods to compare")
+        menu = QMenu(self.button_methods)
+        for name, m in METHODS.items():
+            action = menu.addAction(m.label)
+            action.setObjectName(f"action_compare_{name}")
+            action.setCheckable(True)
+            action.setChecked(name in methods)
+            action.toggled.connect(self._rebuild)
+            self.checks[name] = action
+        self.button_methods.setMenu(menu)
+        preset = QPushButton("Figure 2 of the GroupNorm paper", objectName="button_compare_paper")
+        preset.setToolTip("BatchNorm, LayerNorm, InstanceNorm and GroupNorm")
+        preset.clicked.connect(lambda: self.set_methods(DEFAULT_METHODS))
+        top = QHBoxLayout()
+        top.addWidget(self.button_methods)
+        top.addWidget(preset)
+        top.addStretch(1)
         holder = QWidget()
         holder.setLayout(top)
         self.grid = QGridLayout()
@@ -107,9 +119,15 @@ class CompareView(QWidget):
         self._rebuild()
         state.settingsChanged.connect(self.sync)
 
+    def set_methods(self, names):
+        for name, action in self.checks.items():
+            with blocked(action):
+                action.setChecked(name in names)
+        self._rebuild()
+
     @property
     def methods(self) -> list:
-        return [n for n, c in self.checks.items() if c.isChecked()]
+        return [n for n, a in self.checks.items() if a.isChecked()]
 
     def _rebuild(self, *_):
         for name in list(self.panels):

@@ -73,6 +73,8 @@ class GroupStatsPanel(QWidget):
         self.plot.setLabel("bottom", "statistics group")
         self.plot.setLabel("left", "mean ± std")
         self.plot.setMenuEnabled(False)
+        self.plot.disableAutoRange()
+        self._make_plot_items()
         split = QSplitter()
         split.addWidget(self.table)
         split.addWidget(self.plot)
@@ -96,17 +98,33 @@ class GroupStatsPanel(QWidget):
             self.table.scrollTo(self.model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
         self._plot(stats, row)
 
+    def _make_plot_items(self):
+        """Error bars and points for before and after, kept and refilled on every result."""
+        self.plot_items = []
+        for color in (BEFORE, AFTER):
+            bars = pg.ErrorBarItem(x=np.zeros(1), y=np.zeros(1), height=np.zeros(1), pen=pg.mkPen(color, width=1))
+            points = pg.ScatterPlotItem(size=5, brush=pg.mkBrush(color), pen=None)
+            self.plot.addItem(bars)
+            self.plot.addItem(points)
+            self.plot_items.append((bars, points))
+        self.selected_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(SELECTED, width=1.5))
+        self.plot.addItem(self.selected_line)
+
     def _plot(self, stats, selected_row):
-        self.plot.clear()
         n = min(len(stats), MAX_PLOTTED)
         x = np.arange(n)
-        for mean, var, color, shift in ((stats.mean_before, stats.var_before, BEFORE, -0.15),
-                                        (stats.mean_after, stats.var_after, AFTER, 0.15)):
+        for (bars, points), mean, var, shift in zip(self.plot_items, (stats.mean_before, stats.mean_after),
+                                                   (stats.var_before, stats.var_after), (-0.15, 0.15)):
             m, sd = mean[:n], np.sqrt(np.maximum(var[:n], 0))
-            self.plot.addItem(pg.ErrorBarItem(x=x + shift, y=m, height=2 * sd, pen=pg.mkPen(color, width=1)))
-            self.plot.plot(x + shift, m, pen=None, symbol="o", symbolSize=5, symbolBrush=color, symbolPen=None)
-        if 0 <= selected_row < n:
-            self.plot.addItem(pg.InfiniteLine(pos=selected_row, angle=90, pen=pg.mkPen(SELECTED, width=1.5)))
+            bars.setData(x=x + shift, y=m, height=2 * sd)
+            points.setData(x + shift, m)
+        low, high = -1.0, 1.0
+        for mean, var in ((stats.mean_before, stats.var_before), (stats.mean_after, stats.var_after)):
+            sd = np.sqrt(np.maximum(var[:n], 0))
+            low, high = min(low, float(np.min(mean[:n] - sd))), max(high, float(np.max(mean[:n] + sd)))
+        self.plot.setRange(xRange=(-0.5, n - 0.5), yRange=(low, high), padding=0.05)
+        self.selected_line.setVisible(0 <= selected_row < n)
+        self.selected_line.setPos(max(selected_row, 0))
         shown = f" (first {n} shown)" if n < len(stats) else ""
         self.plot.setTitle(f"{len(stats):,} groups{shown}: <span style='color:#78829a'>before</span> and "
                            f"<span style='color:#ec7034'>after</span>, mean ± std", size="9pt")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from ..palette import AFTER, BEFORE, overlay_color
+from ..pipeline import MAX_OVERLAYS
 
 
 def format_summary(s) -> str:
@@ -25,23 +27,39 @@ class HistogramPanel(QWidget):
         self.state = state
         grid = QGridLayout(self)
         grid.setContentsMargins(2, 2, 2, 2)
-        self.plots, self.labels = {}, {}
-        for col, (key, title) in enumerate((("before", "Before"), ("after", "After"))):
+        self.plots, self.labels, self.items = {}, {}, {}
+        for col, (key, title, color) in enumerate((("before", "Before", BEFORE), ("after", "After", AFTER))):
             plot = pg.PlotWidget()
             plot.setObjectName(f"plot_hist_{key}")
             plot.setTitle(title)
             plot.setLabel("bottom", "value")
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setMenuEnabled(False)
+            plot.disableAutoRange()
             plot.setToolTip(f"Histogram of the values {key} normalizing; coloured lines: single statistics groups")
             label = QLabel(objectName=f"label_summary_{key}")
             label.setWordWrap(True)
             label.setStyleSheet("font-size: 11px;")
+            label.setFixedHeight(32)  # two lines, whatever the numbers: no re-layout on every result
             grid.addWidget(plot, 0, col)
             grid.addWidget(label, 1, col)
             self.plots[key], self.labels[key] = plot, label
+            self.items[key] = self._make_items(plot, color)
         state.resultChanged.connect(self.redraw)
         state.viewChanged.connect(self.redraw)
+
+    @staticmethod
+    def _make_items(plot, color):
+        """The curves live as long as the plot; a redraw only sets their data (cheaper than re-adding)."""
+        fill = pg.mkColor(color)
+        fill.setAlpha(110)
+        empty = dict(x=np.array([0.0, 1.0]), y=np.array([0.0]), stepMode="center")
+        main = pg.PlotCurveItem(**empty, fillLevel=0, brush=fill, pen=pg.mkPen(color, width=1))
+        overlays = [pg.PlotCurveItem(**empty, pen=pg.mkPen(overlay_color(k), width=1.3)) for k in range(MAX_OVERLAYS)]
+        line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#222", width=1, style=Qt.PenStyle.DashLine))
+        for item in [main, *overlays, line]:
+            plot.addItem(item)
+        return {"main": main, "overlays": overlays, "line": line}
 
     def redraw(self):
         c = self.state.computed
@@ -49,29 +67,32 @@ class HistogramPanel(QWidget):
             return
         log = self.state.log_counts
         h = c.hist
-        part_rows = [r for r, _, _ in c.overlays]
-        for key, edges, counts, summary, arr, color in (
-                ("before", h.edges_before, h.counts_before, c.summary_before, c.x, BEFORE),
-                ("after", h.edges_after, h.counts_after, c.summary_after, c.output, AFTER)):
-            plot = self.plots[key]
-            plot.clear()
-            y = np.log10(1 + counts) if log else counts
-            fill = pg.mkColor(color)
-            fill.setAlpha(110)
-            plot.addItem(pg.PlotCurveItem(edges, y, stepMode="center", fillLevel=0, brush=fill,
-                                          pen=pg.mkPen(color, width=1)))
-            for k, (row, cb, ca) in enumerate(c.overlays):
-                oy = cb if key == "before" else ca
-                oy = np.log10(1 + oy) if log else oy
-                width = 2.5 if k == 0 and self.state.selected else 1.3
-                plot.addItem(pg.PlotCurveItem(edges, oy, stepMode="center", pen=pg.mkPen(overlay_color(k),
-                                                                                          width=width)))
+        shown = len(c.overlays)
+        for key, edges, counts, summary, arr in (
+                ("before", h.edges_before, h.counts_before, c.summary_before, c.x),
+                ("after", h.edges_after, h.counts_after, c.summary_after, c.output)):
+            items = self.items[key]
+            items["main"].setData(edges, np.log10(1 + counts) if log else counts)
+            for k, curve in enumerate(items["overlays"]):
+                if k < shown:
+                    row, cb, ca = c.overlays[k]
+                    oy = cb if key == "before" else ca
+                    curve.setData(edges, np.log10(1 + oy) if log else oy)
+                    curve.setPen(pg.mkPen(overlay_color(k), width=2.5 if k == 0 and self.state.selected else 1.3))
+                curve.setVisible(k < shown)
             value = self._selected_value(arr)
-            if value is not None and np.isfinite(value):
-                plot.addItem(pg.InfiniteLine(pos=float(value), angle=90, pen=pg.mkPen("#222", width=1,
-                                                                                       style=pg.QtCore.Qt.DashLine)))
-            plot.setLabel("left", "log₁₀(1 + count)" if log else ("count (estimated)" if h.sampled else "count"))
-            groups = f" · lines: {len(part_rows)} of {len(c.groups)} groups" if part_rows else ""
+            visible = value is not None and bool(np.isfinite(value))
+            items["line"].setVisible(visible)
+            if visible:
+                items["line"].setPos(float(value))
+            plot = self.plots[key]
+            top = max(float(np.max(np.log10(1 + counts) if log else counts)), 1e-9)
+            # ranges set here, not by pyqtgraph's auto-range, which scans every item on each repaint
+            plot.setRange(xRange=(edges[0], edges[-1]), yRange=(0, top * 1.05), padding=0.02)
+            y_label = "log₁₀(1 + count)" if log else ("count (estimated)" if h.sampled else "count")
+            if plot.getAxis("left").labelText != y_label:  # setLabel re-renders HTML text: only on change
+                plot.setLabel("left", y_label)
+            groups = f" · lines: {shown} of {len(c.groups)} groups" if shown else ""
             self.labels[key].setText(format_summary(summary) + groups)
 
     def _selected_value(self, arr):

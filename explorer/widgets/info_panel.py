@@ -21,6 +21,7 @@ class InfoPanel(QWidget):
         super().__init__(parent)
         self.state = state
         self.setObjectName("panel_info")
+        self._page, self._code = None, None
         split = QSplitter(Qt.Orientation.Vertical)
         self.text = QTextBrowser(objectName="text_info")
         self.text.setOpenExternalLinks(False)
@@ -78,7 +79,10 @@ class InfoPanel(QWidget):
         if spec.references:
             parts.append("<h4>References</h4><ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in spec.references)
                          + "</ul>")
-        self.text.setHtml("".join(parts))
+        page = "".join(parts)
+        if page != self._page:  # results arrive many times a second; rebuild only what changed
+            self._page = page
+            self.text.setHtml(page)
         self._refresh_code(spec, params)
 
     def _refresh_code(self, spec, params):
@@ -87,6 +91,9 @@ class InfoPanel(QWidget):
             code = spec.code(s.layout, s.shape, params) if params and s.sharing is not None else {}
         except (KeyError, ValueError, TypeError):
             code = {}
+        if code == self._code:
+            return
+        self._code = code
         current = self.tabs_code.tabText(self.tabs_code.currentIndex()) if self.tabs_code.count() else ""
         while self.tabs_code.count():
             w = self.tabs_code.widget(0)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPolygonF
+from PySide6.QtCore import QLineF, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPaintEngine, QPainter, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from kernels.layouts import spatial_axes
@@ -115,6 +115,7 @@ class TensorView(QWidget):
         self.setToolTip("")
         self._geometry = None
         self._blocks = []
+        self._cache, self._cache_key = None, None
         self.select = lambda index: state.update(selected=index)  # what a click does; compare view rewires it
         self.show_method = True  # the caption names the method (the compare view titles its panels instead)
         state.resultChanged.connect(self.update)
@@ -154,7 +155,26 @@ class TensorView(QWidget):
 
     # -- painting ------------------------------------------------------------------------------
     def paintEvent(self, event):
-        p = QPainter(self)
+        """The drawing depends on the settings, not on the numbers: it is cached as a pixmap, so
+        results arriving while a slider moves cost one pixmap copy."""
+        painter = QPainter(self)
+        if painter.paintEngine().type() != QPaintEngine.Type.Raster:  # SVG/PDF export: draw real vectors
+            self._draw(painter)
+            return
+        s = self.state
+        key = (s.layout, s.shape, s.sharing, s.selected, s.method, s.error if s.sharing is None else None,
+               self.width(), self.height(), self.show_method, self.devicePixelRatioF())
+        if key != self._cache_key:
+            ratio = self.devicePixelRatioF()
+            pixmap = QPixmap(round(self.width() * ratio), round(self.height() * ratio))
+            pixmap.setDevicePixelRatio(ratio)
+            painter = QPainter(pixmap)
+            self._draw(painter)
+            painter.end()
+            self._cache, self._cache_key = pixmap, key
+        painter.drawPixmap(0, 0, self._cache)
+
+    def _draw(self, p):
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.fillRect(self.rect(), QColor("white"))
         structure = self._structure()
@@ -214,20 +234,21 @@ class TensorView(QWidget):
         self._paint_grid(p, g, k)
 
     def _paint_grid(self, p, g, k):
-        thin = QPen(QColor(0, 0, 0, 40), 0.6)
-        p.setPen(thin)
+        lines = []
         if g.cw >= 4:
             for x in range(1, g.W):
-                p.drawLine(g.point(k, 0, 0, x), g.point(k, 0, g.H, x))
-                p.drawLine(g.point(k, 0, 0, x), g.point(k, g.C, 0, x))
+                lines += [QLineF(g.point(k, 0, 0, x), g.point(k, 0, g.H, x)), QLineF(g.point(k, 0, 0, x),
+                                                                                    g.point(k, g.C, 0, x))]
         if g.ch >= 4:
             for y in range(1, g.H):
-                p.drawLine(g.point(k, 0, y, 0), g.point(k, 0, y, g.W))
-                p.drawLine(g.point(k, 0, y, g.W), g.point(k, g.C, y, g.W))
+                lines += [QLineF(g.point(k, 0, y, 0), g.point(k, 0, y, g.W)), QLineF(g.point(k, 0, y, g.W),
+                                                                                    g.point(k, g.C, y, g.W))]
         if math.hypot(g.dcx, g.dcy) >= 3:
             for z in range(1, g.C):
-                p.drawLine(g.point(k, z, 0, 0), g.point(k, z, 0, g.W))
-                p.drawLine(g.point(k, z, 0, g.W), g.point(k, z, g.H, g.W))
+                lines += [QLineF(g.point(k, z, 0, 0), g.point(k, z, 0, g.W)), QLineF(g.point(k, z, 0, g.W),
+                                                                                    g.point(k, z, g.H, g.W))]
+        p.setPen(QPen(QColor(0, 0, 0, 40), 0.6))
+        p.drawLines(lines)
         p.setPen(QPen(QColor("#444"), 1.1))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawPolygon(g.front(k, 0, g.H, 0, g.W))

@@ -87,3 +87,28 @@ def test_huge_tensor_draws_groups_as_regions(qtbot, window):
     image = window.tensor_view.grab()  # 4M elements, 262K groups: must not draw them one by one
     assert not image.isNull()
     assert window.state.computed.hist.sampled
+
+
+def test_compare_view_mirrors_the_main_state(qtbot, window):
+    s = window.state
+    window.tabs.setCurrentWidget(window.compare)
+    compare = window.compare
+    assert compare.methods == ["batch", "layer", "instance", "group"]
+    qtbot.waitUntil(lambda: compare.ready() and all(p.state.computed for p in compare.panels.values()),
+                    timeout=20000)
+    update_and_wait(qtbot, s, selected=(2, 5, 1, 6), seed=3)
+    qtbot.waitUntil(lambda: all(p.state.selected == (2, 5, 1, 6) and p.state.computed is not None
+                                and p.state.computed.request.seed == 3 for p in compare.panels.values()),
+                    timeout=20000)
+    for name, panel in compare.panels.items():
+        np.testing.assert_array_equal(panel.state.highlight, shared_mask(name, s.shape, (2, 5, 1, 6),
+                                                                         **panel.state.params))
+    assert compare.panels["group"].state.params == {"groups": 2}
+    compare.checks["rms"].setChecked(True)
+    assert "rms" in compare.panels and compare.methods[-1] == "rms"
+    view = compare.panels["layer"].view
+    view.grab()
+    pos = _center_of_cell(view, (1, 0, 2, 3))
+    with qtbot.waitSignal(s.resultChanged, timeout=20000):
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(round(pos.x()), round(pos.y())))
+    assert s.selected == (1, 0, 2, 3)

@@ -108,3 +108,11 @@ def test_float32_overflow_is_reported():
     with np.errstate(all="ignore"):
         res = normalize(x, "layer")
     assert any("overflow" in w for w in res.warnings)
+
+
+def test_batchnorm_eps_zero_in_training_names_torchs_refusal():
+    x = generate("normal", (4, 3, 2, 2), seed=0)
+    with pytest.raises((RuntimeError, ValueError), match="eps must be positive"):
+        F.batch_norm(torch.from_numpy(x), None, None, training=True, eps=0.0)
+    res = normalize(x, "batch", eps=0.0)
+    assert np.all(np.isfinite(res.output)) and any("torch refuses eps=0" in w for w in res.warnings)

@@ -1,0 +1,134 @@
+"""The speed bar, measured on the real window (offscreen): latency from AppState.update to
+resultChanged with both histograms repainted, p50 and p95 per shape and backend, and how long
+the GUI thread is blocked while a slider is dragged over a 25M-element tensor.
+
+    python -m explorer.bench [--quick] [--backends numpy,torch] [--repeats 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+SHAPES = {"32K": (8, 16, 16, 16), "262K": (16, 32, 32, 16), "2.1M": (32, 64, 32, 32), "8.4M": (32, 64, 64, 64)}
+DRAG_SHAPE = (32, 64, 112, 112)  # 25.7M elements
+
+
+def _percentiles(samples) -> tuple:
+    return float(np.percentile(samples, 50)), float(np.percentile(samples, 95))
+
+
+class Recorder:
+    """Times of resultChanged, connected once (the views' own slots stay connected)."""
+
+    def __init__(self, state):
+        from PySide6.QtCore import QEventLoop
+        self.times = []
+        self.loop = QEventLoop()
+        state.resultChanged.connect(self._record)
+        state.errorChanged.connect(lambda message: message and self.loop.quit())
+
+    def _record(self):
+        self.times.append(time.perf_counter())
+        self.loop.quit()
+
+
+def update_latency(window, app, recorder, changes: dict) -> float:
+    """Milliseconds from update(**changes) to the result stored and both histograms repainted."""
+    state = window.state
+    recorder.times.clear()
+    start = time.perf_counter()
+    state.update(**changes)
+    if not state.error:  # wait in an event loop, as the app does: a busy loop would hold the GIL
+        recorder.loop.exec()
+    for plot in window.histograms.plots.values():
+        plot.viewport().repaint()  # a QGraphicsView paints in its viewport
+    end = time.perf_counter()
+    if state.error:
+        raise RuntimeError(state.error)
+    return (end - start) * 1000
+
+
+def measure(window, app, recorder, shape, backend: str, repeats: int) -> tuple:
+    state = window.state
+    update_latency(window, app, recorder, dict(method="batch", shape=shape, backend=backend, device="cpu", params={}))
+    samples = [update_latency(window, app, recorder, dict(params={"eps": 1e-5 * (1 + (k % 7))}))
+               for k in range(repeats)]
+    normalize_ms = state.computed.normalize_ms
+    return _percentiles(samples) + (normalize_ms,)
+
+
+def drag_blocking(window, app, recorder, seconds: float = 3.0) -> tuple:
+    """Drag the eps 'slider' (an update every 16 ms) over a 25M-element tensor; a 2 ms timer on the
+    GUI thread records the longest gap between its ticks. Returns (longest gap ms, updates, results)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+    state = window.state
+    update_latency(window, app, recorder, dict(method="batch", shape=DRAG_SHAPE, backend="numpy", params={}))
+    ticks = []
+    recorder.times.clear()
+    probe = QTimer(interval=2)
+    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    updates = [0]
+
+    def drag():
+        updates[0] += 1
+        state.update(params={"eps": 1e-5 * (1 + updates[0] % 50)})
+
+    slider = QTimer(interval=16)
+    slider.timeout.connect(drag)
+    probe.start()
+    slider.start()
+    drag_loop = QEventLoop()
+    QTimer.singleShot(round(seconds * 1000), drag_loop.quit)
+    drag_loop.exec()
+    slider.stop()
+    probe.stop()
+    gaps = np.diff(ticks) * 1000 if len(ticks) > 1 else np.array([seconds * 1000])
+    return float(gaps.max()), updates[0], len(recorder.times)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--backends", default="numpy,torch")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, no 25M drag")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from kernels import available_backends
+    from .main_window import MainWindow
+    from .state import AppState
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    state = AppState()
+    window = MainWindow(state)
+    window.resize(1480, 940)
+    window.show()
+    recorder = Recorder(state)
+    repeats = 5 if args.quick else args.repeats
+    print(f"latency from AppState.update(params={{'eps': ...}}) to resultChanged with both histograms repainted "
+          f"(BatchNorm, NCHW, {repeats} updates each, {os.cpu_count()} CPU cores)")
+    print(f"{'elements':>9} {'shape':>18} {'backend':>8} {'p50 ms':>8} {'p95 ms':>8} {'normalize ms':>13}")
+    for label, shape in SHAPES.items():
+        for backend in args.backends.split(","):
+            if backend not in available_backends():
+                continue
+            p50, p95, norm = measure(window, app, recorder, shape, backend,
+                                     repeats if label != "8.4M" else max(5, repeats // 2))
+            print(f"{label:>9} {str(shape):>18} {backend:>8} {p50:8.1f} {p95:8.1f} {norm:13.1f}")
+    if not args.quick:
+        gap, updates, results = drag_blocking(window, app, recorder)
+        print(f"\ndragging eps over {int(np.prod(DRAG_SHAPE)):,} elements for 3 s (numpy): {updates} updates, "
+              f"{results} results shown (stale work dropped), longest GUI-thread block {gap:.0f} ms")
+    window.close()
+    state.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QSplitter,
-                               QTabWidget, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QScrollArea, QSplitter, QTabWidget, QWidget)
 
 from kernels import METHODS
 
@@ -17,6 +17,7 @@ from .file_loading import FILE_FILTER, LoadError, load
 from .session import SessionError, apply_session, read_session, save_session
 from .settings_store import qsettings, restore_state, save_state
 from .state import AppState
+from .experiments import DepthView, StepsView, WeightsView
 from .widgets.compare_view import CompareView
 from .widgets.controls import ControlPanel
 from .widgets.export_dialog import ExportDialog, install_export_menu
@@ -55,6 +56,12 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(objectName="tabs_main")
         self.tabs.addTab(explore, "Explore")
         self.tabs.addTab(self.compare, "Compare")
+        # the experiments compute when their tab is first opened, not at start-up
+        self.experiments = {"Depth": DepthView(autorun=False), "Training steps": StepsView(autorun=False),
+                            "Weights": WeightsView(autorun=False)}
+        for title, view in self.experiments.items():
+            self.tabs.addTab(_scrolling(view), title)  # their minimum size must not widen the window
+        self.tabs.currentChanged.connect(self._first_run)
         self.setCentralWidget(self.tabs)
 
         self.controls = ControlPanel(self.state)
@@ -239,17 +246,23 @@ class MainWindow(QMainWindow):
 
     def export_targets(self) -> dict:
         return {"Histograms": self.histograms, "Tensor view": self.tensor_view, "Values view": self.value_view,
-                "Per-group statistics": self.group_stats.plot, "Comparison": self.compare, "Whole window": self}
+                "Per-group statistics": self.group_stats.plot, "Comparison": self.compare,
+                **{f"{title} experiment": view for title, view in self.experiments.items()}, "Whole window": self}
 
     def current_view(self) -> QWidget:
-        if self.tabs.currentWidget() is self.compare:
-            return self.compare
-        return self.view_tabs.currentWidget()
+        tab = self.tabs.currentWidget()
+        tab = tab.widget() if isinstance(tab, QScrollArea) else tab
+        return tab if tab is self.compare or tab in self.experiments.values() else self.view_tabs.currentWidget()
 
     def export_figure(self):
-        current = {self.tensor_view: "Tensor view", self.value_view: "Values view",
-                   self.compare: "Comparison"}.get(self.current_view(), "Histograms")
-        ExportDialog(self.export_targets(), self, current).exec()
+        names = {widget: name for name, widget in self.export_targets().items()}
+        ExportDialog(self.export_targets(), self, names.get(self.current_view(), "Histograms")).exec()
+
+    def _first_run(self, index: int):
+        view = self.tabs.widget(index)
+        view = view.widget() if isinstance(view, QScrollArea) else view
+        if view in self.experiments.values() and view.result is None and not view.busy:
+            view.run()
 
     def show_shortcuts(self):
         lines = []
@@ -282,4 +295,13 @@ class MainWindow(QMainWindow):
             store.setValue("window_state", self.saveState())
             self.state.shutdown()
         self.compare.shutdown()
+        for view in self.experiments.values():
+            view.shutdown()
         super().closeEvent(event)
+
+
+def _scrolling(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(widget)
+    return area

@@ -10,7 +10,6 @@ import argparse
 import sys
 import time
 
-import numpy as np
 
 from .backend import torch_or_none
 from .inputs import generate

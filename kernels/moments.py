@@ -143,7 +143,7 @@ def group_warnings(ctx, part: Partition, m: Moments, eps: float, center: bool = 
         return
     zero = ops.count(m.var == 0) - (part.n_groups - ops.count(m.count) if m.finite is not None else 0)
     if zero:
-        tail = (f"with eps=0 torch gives NaN (0/0) there; the explorer gives 0" if eps == 0
+        tail = ("with eps=0 torch gives NaN (0/0) there; the explorer gives 0" if eps == 0
                 else f"eps={eps:g} keeps the division finite")
         ctx.warn(f"{zero} of {part.n_groups} statistics group(s) have {what} 0 (all values "
                  f"{'equal' if center else 'zero'}): their outputs are 0; {tail}")

@@ -139,7 +139,6 @@ class Partition:
     # -- words ---------------------------------------------------------------------------
     def describe(self) -> str:
         """The partition in words, e.g. 'per sample, over channels in groups of 4 and all positions (H, W)'."""
-        size = dict(zip(self.layout, self.shape))
         spatial = spatial_axes(self.layout)
         kept, over = [], []
         block_n, block_c = self._split(BATCH), self._split(CHANNEL)

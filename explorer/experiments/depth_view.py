@@ -19,7 +19,7 @@ from kernels.experiments import DepthConfig, article_config, run_depth
 from ..palette import AFTER, BEFORE, SELECTED
 from ..widgets.common import blocked
 from .runner import (ExperimentRunner, RunBar, caption, common_edges, hist_item, install_view_menu, make_plot,
-                     show_outcome, status_label, write_csv)
+                     namespace_children, show_outcome, status_label, two_line_title, write_csv)
 
 KINDS = ("dense", "conv")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "gelu", "selu")
@@ -27,7 +27,6 @@ INITS = ("normal", "xavier", "he", "lecun")
 STAGES = (("pre", "W·x + b (before normalization)", BEFORE), ("normed", "after normalization", AFTER),
           ("act", "after the activation", SELECTED))
 DEBOUNCE_MS = 200
-ARTICLE_BN_PARAMS = article_config(batchnorm=True).norm_params
 
 EXPLANATION = (
     "Each layer computes W·x + b, then the normalization (training mode, batch statistics), then the "
@@ -98,6 +97,7 @@ class DepthView(QWidget):
         layout.addWidget(self._build_controls())
         layout.addLayout(self._build_plots(), 1)
         install_view_menu(self, "depth experiment")
+        namespace_children(self, "depth")
         if autorun:
             self.run()
 
@@ -174,7 +174,8 @@ class DepthView(QWidget):
         grid = QGridLayout()
         for col, (stage, title, _) in enumerate(STAGES):
             plot = make_plot(f"plot_depth_hist_{stage}", title, "value", "layer",
-                             "One histogram per layer, layer 1 at the top (each scaled to its own peak)")
+                             "One histogram per layer, layer 1 at the top, each scaled to its own peak "
+                             "(a single spike, like ReLU's zeros, is clipped)")
             plot.getViewBox().invertY(True)
             plot.showGrid(x=True, y=False)
             self.ridges[stage] = plot
@@ -188,7 +189,6 @@ class DepthView(QWidget):
         self.plot_saturated.setYRange(0, 1)
         for col, plot in enumerate((self.plot_mean, self.plot_std, self.plot_saturated, self.plot_grad)):
             grid.addWidget(plot, 1, col * 3, 1, 3)
-        self.plot_std.addLegend(offset=(5, 5), labelTextSize="8pt")
         grid.setRowStretch(0, 3)
         grid.setRowStretch(1, 2)
         self.label_caption = caption("Top: how each layer's values are distributed before normalizing, after it and "
@@ -210,8 +210,9 @@ class DepthView(QWidget):
                            norm_params=dict(self._norm_params) if norm else {}, inputs="uniform",
                            seed=self.spin_seed.value())
 
-    def set_config(self, **values):
-        """Set controls without triggering runs: layers, width, kind, activation, init, norm, seed."""
+    def set_config(self, norm_params=None, **values):
+        """Set controls without triggering runs: layers, width, kind, activation, init, norm, seed;
+        norm_params: the normalization's keywords (cleared when norm changes and none are given)."""
         widgets = dict(layers=self.spin_layers, width=self.spin_width, seed=self.spin_seed, kind=self.combo_kind,
                        activation=self.combo_activation, init=self.combo_init, norm=self.combo_norm)
         with blocked(*widgets.values()):
@@ -224,15 +225,14 @@ class DepthView(QWidget):
                     if index < 0:
                         raise ValueError(f"unknown {key} {value!r}")
                     widget.setCurrentIndex(index)
-        if "norm" in values:
-            self._norm_params = {}
+        if norm_params is not None or "norm" in values:
+            self._norm_params = dict(norm_params or {})
 
     def apply_article(self, batchnorm: bool):
         """The seed article's setting (the seed is kept), with or without BatchNorm; runs it."""
         cfg = article_config(batchnorm=batchnorm)
         self.set_config(layers=cfg.layers, width=cfg.width, kind=cfg.kind, activation=cfg.activation, init=cfg.init,
-                        norm=cfg.norm)
-        self._norm_params = dict(ARTICLE_BN_PARAMS) if batchnorm else {}
+                        norm=cfg.norm, norm_params=cfg.norm_params)
         self.run()
 
     def schedule(self, *_):
@@ -295,7 +295,9 @@ class DepthView(QWidget):
                 pen = pg.mkPen(color, width=2, style=pg.QtCore.Qt.PenStyle.DashLine if dashed else
                                pg.QtCore.Qt.PenStyle.SolidLine)
                 plot.plot(x, y, pen=pen, symbol="o", symbolSize=5, symbolBrush=color,
-                          symbolPen=None, name={"pre": "W·x + b", "normed": "normalized", "act": "activation"}[stage])
+                          symbolPen=None)
+            series = [(label, color) for (_, _, color), label in zip(STAGES, ("W·x + b", "normalized", "activation"))]
+            plot.setTitle(two_line_title(f"{key} per layer", *series), size="10pt")
         self.plot_saturated.clear()
         sat = np.array([r.saturated for r in layers])
         self.plot_saturated.addItem(pg.BarGraphItem(x=x, height=sat, width=0.7, brush=pg.mkBrush(SELECTED)))

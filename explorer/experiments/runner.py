@@ -167,7 +167,7 @@ class RunBar(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
-        self.progress.setFormat("%v / %m")
+        self.progress.setFormat("%p%")
         self.progress.setToolTip("Layers or steps done in the current run")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -176,6 +176,7 @@ class RunBar(QWidget):
         layout.addWidget(self.progress, 1)
         runner.progress.connect(self._on_progress)
         runner.busyChanged.connect(self._on_busy)
+        runner.finished.connect(lambda _: self._on_progress(1, 1))  # full, even for jobs that report no progress
 
     def _on_progress(self, done: int, total: int):
         self.progress.setRange(0, max(1, total))
@@ -201,31 +202,54 @@ def show_outcome(label: QLabel, text: str, kind: str = "info"):
     label.setText(text)
 
 
-def install_view_menu(view: QWidget, title: str):
-    """Right-click menu on `view`: export it as PNG/SVG, its numbers as CSV, or copy it.
-    `view` needs export_csv(path); failures are one warning line and nothing is lost."""
-    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+def ask_save_path(parent: QWidget, title: str, default: str, file_filter: str) -> str:
+    """The file dialog (a module function, so tests can answer it)."""
+    return QFileDialog.getSaveFileName(parent, title, default, file_filter)[0]
+
+
+def warn(parent: QWidget, text: str):
+    """One warning line (a module function, so tests can see it)."""
+    QMessageBox.warning(parent, "Export failed", text)
+
+
+def view_menu(view: QWidget, title: str) -> QMenu:
+    """Export the view as PNG/SVG, its numbers as CSV (`view.export_csv(path)`), or copy it;
+    failures are one warning line and nothing is lost."""
     stem = title.lower().replace(" ", "_")
 
     def export_image():
-        path, _ = QFileDialog.getSaveFileName(view, f"Export {title}", f"{stem}.png",
-                                              "PNG image (*.png);;SVG vector image (*.svg)")
+        path = ask_save_path(view, f"Export {title}", f"{stem}.png", "PNG image (*.png);;SVG vector image (*.svg)")
         if path:
             guarded(view, lambda: save_widget(view, path))
 
     def export_numbers():
-        path, _ = QFileDialog.getSaveFileName(view, f"Export {title} numbers", f"{stem}.csv", "CSV table (*.csv)")
+        path = ask_save_path(view, f"Export {title} numbers", f"{stem}.csv", "CSV table (*.csv)")
         if path:
             guarded(view, lambda: view.export_csv(path))
 
-    def show(pos):
-        menu = QMenu(view)
-        menu.addAction("Export view as PNG/SVG…", export_image)
-        menu.addAction("Export numbers as CSV…", export_numbers).setEnabled(view.result is not None)
-        menu.addAction("Copy to clipboard", lambda: copy_widget(view))
-        menu.exec(view.mapToGlobal(pos))
+    menu = QMenu(view)
+    menu.addAction("Export view as PNG/SVG…", export_image).setObjectName("action_export_image")
+    action = menu.addAction("Export numbers as CSV…", export_numbers)
+    action.setObjectName("action_export_csv")
+    action.setEnabled(view.result is not None)
+    menu.addAction("Copy to clipboard", lambda: copy_widget(view)).setObjectName("action_copy")
+    return menu
 
-    view.customContextMenuRequested.connect(show)
+
+def namespace_children(view: QWidget, prefix: str):
+    """Put the view's name into its controls' objectNames (spin_seed -> spin_depth_seed), so they stay
+    unique next to the main window's own controls; plots and tiles are named per view already."""
+    for child in view.findChildren(QWidget):
+        kind, _, field = child.objectName().partition("_")
+        if kind in ("spin", "combo", "button", "check", "label", "progress", "tabs") and field \
+                and not field.startswith(prefix):
+            child.setObjectName(f"{kind}_{prefix}_{field}")
+
+
+def install_view_menu(view: QWidget, title: str):
+    """Right-click on `view` opens `view_menu`."""
+    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+    view.customContextMenuRequested.connect(lambda pos: view_menu(view, title).exec(view.mapToGlobal(pos)))
 
 
 def guarded(parent: QWidget, action) -> bool:
@@ -233,7 +257,7 @@ def guarded(parent: QWidget, action) -> bool:
     try:
         action()
     except (SaveError, ValueError, OSError) as exc:
-        QMessageBox.warning(parent, "Export failed", one_line(exc))
+        warn(parent, one_line(exc))
         return False
     return True
 
@@ -275,18 +299,36 @@ def common_edges(arrays, bins: int = 50, clip: float = 0.5):
 
 def hist_item(values, edges, color, width: float = 1.5, fill_alpha: int = 70, name=None, scale=None,
               offset: float = 0.0) -> pg.PlotCurveItem:
-    """A step histogram of `values` on `edges` (density, or `scale` × count / max when given),
-    filled down to `offset`."""
+    """A step histogram of `values` on `edges`: a density, or with `scale` a ridge of height
+    `scale` at the second-highest bin (one spike, like ReLU's zeros, is clipped, not the rest
+    flattened), filled down to `offset`."""
     counts, _ = np.histogram(np.asarray(values, dtype=float), bins=edges)
     if scale is None:
         widths = np.diff(edges)
         y = counts / max(1, counts.sum()) / widths
     else:
-        y = scale * counts / max(1, counts.max())
+        top = np.sort(counts)[-2] if counts.size > 1 else counts.max()
+        y = scale * np.minimum(1.0, counts / max(1, top))
     fill = pg.mkColor(color)
     fill.setAlpha(fill_alpha)
     return pg.PlotCurveItem(edges, y + offset, stepMode="center", fillLevel=offset, brush=fill if fill_alpha else None,
                             pen=pg.mkPen(color, width=width), name=name)
+
+
+def add_legend(plot: pg.PlotWidget, offset=(-5, 5)):
+    """A small legend on a translucent white box, so it stays readable over the data."""
+    return plot.addLegend(offset=offset, labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 210),
+                          pen=pg.mkPen(200, 200, 200))
+
+
+def colored(text: str, color) -> str:
+    """`text` as an HTML span in `color` (for plot titles that double as legends)."""
+    return f"<span style='color:{pg.mkColor(color).name()}'>{text}</span>"
+
+
+def two_line_title(title: str, *parts) -> str:
+    """A plot title whose second, smaller line names coloured series: parts are (text, colour)."""
+    return f"{title}<br><span style='font-size:8pt'>{' · '.join(colored(t, c) for t, c in parts)}</span>"
 
 
 def caption(text: str, name: str = "") -> QLabel:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QPushButton,
                                QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from kernels import COMMON_LAYOUTS, METHODS, all_layouts, available_backends, available_devices, torch_missing_reason
@@ -21,7 +21,7 @@ from .param_editor import ParamEditor
 
 AXIS_NAMES = {"N": "N (batch)", "C": "C (channels)", "H": "H (height)", "W": "W (width)", "L": "L (length)",
               "D": "D (depth)"}
-RUNNING_CHOICES = (("warmed", "running stats after 20 training steps"), ("fresh", "fresh running stats (0, 1)"))
+RUNNING_CHOICES = (("warmed", "running stats: 20 steps"), ("fresh", "running stats: fresh"))
 
 
 def method_model() -> QStandardItemModel:
@@ -74,7 +74,8 @@ class ControlPanel(QScrollArea):
         self.combo_running = QComboBox(objectName="combo_running")
         for key, text in RUNNING_CHOICES:
             self.combo_running.addItem(text, key)
-        self.combo_running.setToolTip("Which running statistics eval mode uses")
+        self.combo_running.setToolTip("Which running statistics eval mode uses: those after 20 training steps on "
+                                      "fresh batches of the same input, or a fresh module's (mean 0, var 1)")
         self.combo_running.currentIndexChanged.connect(
             lambda i: state.update(running=self.combo_running.itemData(i)))
         self.row_mode = QWidget()

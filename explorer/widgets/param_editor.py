@@ -64,7 +64,7 @@ class ParamEditor(QWidget):
             row = QHBoxLayout(box)
             row.setContentsMargins(0, 0, 0, 0)
             spin = self._sci(p, f"spin_{name}")
-            none = QCheckBox("cumulative" if name == "momentum" else "auto", objectName=f"check_{name}_none")
+            none = QCheckBox("None", objectName=f"check_{name}_none")
             none.setToolTip("momentum=None: cumulative average over all batches" if name == "momentum"
                             else "None: torch.finfo(dtype).eps")
             none.toggled.connect(lambda on, s=spin: s.setEnabled(not on))

@@ -12,7 +12,7 @@ from kernels.layouts import spatial_axes
 from kernels.partition import ChannelWindow
 
 from ..palette import SELECTED_EDGE
-from ..pipeline import canonical_index, layout_index
+from ..pipeline import layout_index
 
 GAP = 2
 

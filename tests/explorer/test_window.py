@@ -97,3 +97,13 @@ def test_window_resizes(qtbot, window, size):
     window.resize(*size)
     qtbot.wait(10)
     assert window.grab().width() >= min(size[0], window.minimumSizeHint().width())
+
+
+def test_experiment_tabs_run_when_first_opened(qtbot, window):
+    for title, view in window.experiments.items():
+        assert view.result is None  # nothing computed at start-up
+        index = next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == title)
+        window.tabs.setCurrentIndex(index)
+        qtbot.waitUntil(lambda: view.result is not None and not view.busy, timeout=60000)
+        assert window.current_view() is view
+    assert "Depth experiment" in window.export_targets()

@@ -1,0 +1,305 @@
+"""BatchNorm over training steps and batch sizes: running vs batch vs true statistics, train vs
+eval output, Batch Renormalization, batch-size noise, the unbiased-variance shrink, freezing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
+                               QHBoxLayout, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+
+from kernels.experiments import (DEFAULT_SIZES, FREEZE_MODES, StepsConfig, batch_noise, run_freeze, run_steps,
+                                 sample_dependence, unbiased_shrink)
+
+from ..widgets.common import blocked
+from .runner import (ExperimentRunner, RunBar, install_view_menu, namespace_children, show_outcome, status_label,
+                     write_csv)
+from .steps_plots import BatchSizeTab, FreezeTab, RunningTab
+
+DRIFTS = (("none", "none"), ("shift (mean + 1, std × 2)", "shift"), ("new domain", "domain"))
+DEBOUNCE_MS = 200
+SERIES = ("true_mean", "batch_mean", "running_mean", "renorm_running_mean", "true_var", "batch_var", "running_var",
+          "renorm_running_var")
+
+
+@dataclass
+class StepsBundle:
+    """Everything one run of the view computes (freeze is None without a usable drift)."""
+
+    steps: object
+    freeze: object
+    noise: object
+    dependence: object
+    shrink: object
+
+
+def steps_table(result) -> tuple:
+    """(header, rows): one row per training step; per channel c the true, batch and running
+    statistics (and Batch Renormalization's running ones), then the train/eval mismatches."""
+    C = result.config.channels
+    header = ["step"] + [f"{k}_c{c}" for k in SERIES for c in range(C)] + ["mismatch_batch", "mismatch_batch_renorm"]
+    rows = []
+    for t in range(result.config.steps):
+        row = [t] + [float(getattr(result, k)[t, c]) for k in SERIES for c in range(C)]
+        rows.append(row + [float(result.mismatch["batch"][t]), float(result.mismatch["batch_renorm"][t])])
+    return header, rows
+
+
+def steps_csv(result) -> str:
+    header, rows = steps_table(result)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([[repr(v) if isinstance(v, float) else v for v in row] for row in rows])
+    return buffer.getvalue()
+
+
+def _plain(a):
+    return np.asarray(a).tolist() if isinstance(a, np.ndarray) else a
+
+
+def steps_numbers(bundle: StepsBundle) -> dict:
+    """The whole bundle as JSON-able data."""
+    res = bundle.steps
+    cfg = res.config
+    header, rows = steps_table(res)
+    out = {"experiment": "steps",
+           "config": {k: _plain(getattr(cfg, k)) for k in ("steps", "batch_size", "channels", "spatial", "drift",
+                                                             "drift_step", "momentum", "momentum_convention", "seed")},
+           "steps": [dict(zip(header, row)) for row in rows],
+           "held_out": {k: {"mean": v.mean, "std": v.std} for k, v in (("input", res.held_input),
+                                                                       ("train", res.held_train),
+                                                                       ("eval", res.held_eval))},
+           "warnings": list(res.warnings)}
+    n, d, s = bundle.noise, bundle.dependence, bundle.shrink
+    out["batch_noise"] = {k: _plain(getattr(n, k)) for k in ("sizes", "values_per_channel", "mean_spread",
+                                                             "var_spread", "mean_spread_theory", "var_spread_theory")}
+    out["sample_dependence"] = {"sizes": _plain(d.sizes), "spread": {m: _plain(v) for m, v in d.spread.items()}}
+    out["unbiased_shrink"] = {"n": s.n, "layers": _plain(s.layers), "measured": _plain(s.measured),
+                              "predicted": _plain(s.predicted)}
+    f = bundle.freeze
+    out["freeze"] = None if f is None else {
+        "steps": _plain(f.steps), **{k: {m: _plain(getattr(f, k)[m]) for m in FREEZE_MODES}
+                                     for k in ("train_mean", "train_std", "eval_mean", "eval_std", "running_mean")}}
+    return out
+
+
+def compute_bundle(cfg: StepsConfig, progress=None, cancelled=None) -> StepsBundle:
+    """run_steps, batch_noise, sample_dependence, unbiased_shrink and (with a drift) run_freeze,
+    with one progress count over all of them."""
+    freeze = cfg.drift != "none" and 1 <= cfg.drift_step < cfg.steps
+    sizes = len(DEFAULT_SIZES)
+    total = cfg.steps * (2 if freeze else 1) + 2 * sizes + 1
+    offset = [0]
+
+    def part(units):
+        start = offset[0]
+        offset[0] += units
+        return None if progress is None else (lambda done, _total: progress(start + done, total))
+
+    steps = run_steps(cfg, part(cfg.steps), cancelled)
+    noise = batch_noise(channels=cfg.channels, spatial=cfg.spatial, seed=cfg.seed, progress=part(sizes),
+                        cancelled=cancelled)
+    dependence = sample_dependence(seed=cfg.seed, progress=part(sizes), cancelled=cancelled)
+    n = max(2, cfg.batch_size * int(np.prod(cfg.spatial)))
+    shrink = unbiased_shrink(n=min(n, 100000), layers=10, seed=cfg.seed)
+    after_shrink = part(1)
+    if after_shrink is not None:
+        after_shrink(1, 1)
+    fr = run_freeze(cfg, part(cfg.steps), cancelled) if freeze else None
+    return StepsBundle(steps=steps, freeze=fr, noise=noise, dependence=dependence, shrink=shrink)
+
+
+class StepsView(QWidget):
+    """objectName view_steps. `result` is the latest kernels StepsResult; `bundle` holds it with the
+    batch-size, shrink and freeze results (None before the first run)."""
+
+    def __init__(self, parent=None, autorun: bool = True):
+        super().__init__(parent)
+        self.setObjectName("view_steps")
+        self.bundle = None
+        self.error = None
+        self.runner = ExperimentRunner(self, "steps")
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.cancelled.connect(
+            lambda m: show_outcome(self.label_status, f"cancelled; the previous result is shown ({m})", "warning"))
+        self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.run)
+        self.tabs = QTabWidget(objectName="tabs_steps")
+        self.tab_running, self.tab_batch, self.tab_freeze = RunningTab(), BatchSizeTab(), FreezeTab()
+        self.tabs.addTab(self.tab_running, "Running statistics")
+        self.tabs.addTab(self.tab_batch, "Batch size")
+        self.tabs.addTab(self.tab_freeze, "Fine-tuning: freeze BatchNorm?")
+        layout = QHBoxLayout(self)
+        layout.addWidget(self._build_controls())
+        layout.addWidget(self.tabs, 1)
+        install_view_menu(self, "steps experiment")
+        namespace_children(self, "steps")
+        if autorun:
+            self.run()
+
+    @property
+    def result(self):
+        return None if self.bundle is None else self.bundle.steps
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy
+
+    def _spin(self, name, lo, hi, value, tip, rerun=True):
+        spin = QSpinBox(objectName=f"spin_{name}")
+        spin.setRange(lo, hi)
+        spin.setValue(value)
+        spin.setKeyboardTracking(False)
+        spin.setToolTip(tip)
+        spin.valueChanged.connect(self.schedule if rerun else self.redraw)
+        return spin
+
+    def _build_controls(self) -> QWidget:
+        box = QGroupBox("Training stream")
+        box.setFixedWidth(300)
+        form = QFormLayout()
+        self.spin_steps = self._spin("steps", 1, 5000, 200, "Training steps (batches) fed to BatchNorm")
+        self.spin_batch_size = self._spin("batch_size", 1, 4096, 32, "Samples per batch; each has 4×4 positions")
+        self.spin_channels = self._spin("channels", 1, 64, 3, "Channels, each normal with its own mean and std")
+        self.combo_drift = QComboBox(objectName="combo_drift")
+        for label, data in DRIFTS:
+            self.combo_drift.addItem(label, data)
+        self.combo_drift.setCurrentIndex(1)
+        self.combo_drift.setToolTip("How the data changes from the drift step on: shift moves every mean by 1 and "
+                                    "doubles every std; new domain draws new means and stds (like fine-tuning "
+                                    "on another data set)")
+        self.combo_drift.currentIndexChanged.connect(self.schedule)
+        self.spin_drift_step = self._spin("drift_step", 0, 5000, 100, "The first step drawn from the drifted data")
+        self.spin_momentum = QDoubleSpinBox(objectName="spin_momentum")
+        self.spin_momentum.setRange(0.0, 1.0)
+        self.spin_momentum.setDecimals(3)
+        self.spin_momentum.setSingleStep(0.01)
+        self.spin_momentum.setValue(0.1)
+        self.spin_momentum.setKeyboardTracking(False)
+        self.spin_momentum.setToolTip("torch: running = (1 − m)·running + m·batch; keras: running = m·running + "
+                                      "(1 − m)·batch")
+        self.spin_momentum.valueChanged.connect(self.schedule)
+        self.check_cumulative = QCheckBox("cumulative (None)", objectName="check_cumulative")
+        self.check_cumulative.setToolTip("torch momentum=None: the running statistics are the plain average of "
+                                         "every batch so far (torch convention only)")
+        self.check_cumulative.toggled.connect(self._on_cumulative)
+        self.combo_convention = QComboBox(objectName="combo_convention")
+        self.combo_convention.addItems(["torch", "keras"])
+        self.combo_convention.setToolTip("torch stores the unbiased running variance; Keras the biased one, and its "
+                                         "momentum weighs the old value (0.99 there is 0.01 in torch)")
+        self.combo_convention.currentTextChanged.connect(self._on_convention)
+        self.spin_seed = self._spin("seed", 0, 2 ** 31 - 1, 0, "Seed of the channel means/stds and every batch")
+        self.spin_channel = self._spin("channel", 0, 2, 0, "The channel the running-statistics plots show "
+                                       "(drawing only, no rerun)", rerun=False)
+        for label, widget in (("steps", self.spin_steps), ("batch size", self.spin_batch_size),
+                              ("channels", self.spin_channels), ("drift", self.combo_drift),
+                              ("drift at step", self.spin_drift_step), ("momentum", self.spin_momentum),
+                              ("", self.check_cumulative), ("convention", self.combo_convention),
+                              ("seed", self.spin_seed), ("plot channel", self.spin_channel)):
+            form.addRow(label, widget)
+        self.run_bar = RunBar(self.runner, self.run)
+        self.label_status = status_label("label_status")
+        self.label_warnings = status_label("label_warnings")
+        column = QVBoxLayout(box)
+        column.addLayout(form)
+        column.addSpacing(8)
+        column.addWidget(self.run_bar)
+        column.addWidget(self.label_status)
+        column.addWidget(self.label_warnings)
+        column.addStretch(1)
+        return box
+
+    # -- settings ------------------------------------------------------------------------------
+    def _on_cumulative(self, checked: bool):
+        self.spin_momentum.setEnabled(not checked)
+        self.schedule()
+
+    def _on_convention(self, convention: str):
+        # the same averaging in the other convention: torch m is Keras 1 − m
+        with blocked(self.spin_momentum, self.check_cumulative):
+            self.spin_momentum.setValue(round(1.0 - self.spin_momentum.value(), 6))
+            if convention == "keras":
+                self.check_cumulative.setChecked(False)
+                self.spin_momentum.setEnabled(True)
+        self.check_cumulative.setEnabled(convention == "torch")
+        self.schedule()
+
+    def config(self) -> StepsConfig:
+        return StepsConfig(steps=self.spin_steps.value(), batch_size=self.spin_batch_size.value(),
+                           channels=self.spin_channels.value(), drift=self.combo_drift.currentData(),
+                           drift_step=self.spin_drift_step.value(),
+                           momentum=None if self.check_cumulative.isChecked() else self.spin_momentum.value(),
+                           momentum_convention=self.combo_convention.currentText(), seed=self.spin_seed.value())
+
+    def set_config(self, **values):
+        """Set controls without triggering runs: steps, batch_size, channels, drift, drift_step,
+        momentum (None: cumulative), convention, seed."""
+        spins = dict(steps=self.spin_steps, batch_size=self.spin_batch_size, channels=self.spin_channels,
+                     drift_step=self.spin_drift_step, seed=self.spin_seed)
+        with blocked(*spins.values(), self.combo_drift, self.combo_convention, self.spin_momentum,
+                     self.check_cumulative):
+            for key, value in values.items():
+                if key in spins:
+                    spins[key].setValue(int(value))
+                elif key == "drift":
+                    self.combo_drift.setCurrentIndex(max(0, self.combo_drift.findData(value)))
+                elif key == "convention":
+                    self.combo_convention.setCurrentText(value)
+                elif key == "momentum":
+                    self.check_cumulative.setChecked(value is None)
+                    if value is not None:
+                        self.spin_momentum.setValue(float(value))
+                else:
+                    raise ValueError(f"unknown setting {key!r}")
+        self.spin_momentum.setEnabled(not self.check_cumulative.isChecked())
+        self.check_cumulative.setEnabled(self.combo_convention.currentText() == "torch")
+
+    def schedule(self, *_):
+        self._debounce.start()
+
+    def run(self):
+        self._debounce.stop()
+        cfg = self.config()
+        self.runner.submit(lambda progress, cancelled: compute_bundle(cfg, progress, cancelled))
+        show_outcome(self.label_status, "running…")
+
+    # -- results -------------------------------------------------------------------------------
+    def _on_finished(self, bundle: StepsBundle):
+        self.bundle, self.error = bundle, None
+        cfg = bundle.steps.config
+        with blocked(self.spin_channel):
+            self.spin_channel.setMaximum(cfg.channels - 1)
+        show_outcome(self.label_status, f"{cfg.steps} steps of {cfg.batch_size} × {cfg.channels} × 4 × 4 · "
+                                        f"held-out eval output std {bundle.steps.held_eval.std:.3g} (train 1)")
+        warnings = list(bundle.steps.warnings) + list(bundle.noise.warnings[:2])
+        show_outcome(self.label_warnings, "\n".join(warnings), "warning")
+        self.redraw()
+
+    def _on_failed(self, message: str):
+        self.error = message
+        show_outcome(self.label_status, message, "error")
+
+    def redraw(self, *_):
+        if self.bundle is None:
+            return
+        channel = min(self.spin_channel.value(), self.bundle.steps.config.channels - 1)
+        self.tab_running.draw(self.bundle.steps, channel)
+        self.tab_batch.draw(self.bundle.noise, self.bundle.dependence, self.bundle.shrink)
+        self.tab_freeze.draw(self.bundle.freeze, self.bundle.steps.config, channel)
+
+    # -- app hooks -------------------------------------------------------------------------------
+    def export_csv(self, path):
+        """The per-step numbers to `path` (SaveError on failure, ValueError before the first run)."""
+        if self.result is None:
+            raise ValueError("nothing to export yet: the experiment has not finished a run")
+        write_csv(path, steps_csv(self.result))
+
+    def shutdown(self):
+        self._debounce.stop()
+        self.runner.shutdown()

@@ -23,17 +23,30 @@ def _percentiles(samples) -> tuple:
 
 
 class Recorder:
-    """Times of resultChanged, connected once (the views' own slots stay connected)."""
+    """Times of resultChanged (connected once: the views' own slots stay connected) and of the paint
+    events of both histogram plots."""
 
-    def __init__(self, state):
-        from PySide6.QtCore import QEventLoop
-        self.times = []
+    def __init__(self, window):
+        from PySide6.QtCore import QEvent, QEventLoop, QObject
+
+        class PaintWatcher(QObject):
+            def eventFilter(watcher, obj, event):
+                if event.type() == QEvent.Type.Paint:
+                    self.painted.add(obj)
+                return False
+
+        self.times, self.painted = [], set()
         self.loop = QEventLoop()
-        state.resultChanged.connect(self._record)
-        state.errorChanged.connect(lambda message: message and self.loop.quit())
+        self.viewports = [plot.viewport() for plot in window.histograms.plots.values()]
+        self.watcher = PaintWatcher()
+        for viewport in self.viewports:
+            viewport.installEventFilter(self.watcher)
+        window.state.resultChanged.connect(self._record)
+        window.state.errorChanged.connect(lambda message: message and self.loop.quit())
 
     def _record(self):
         self.times.append(time.perf_counter())
+        self.painted.clear()
         self.loop.quit()
 
 
@@ -45,8 +58,8 @@ def update_latency(window, app, recorder, changes: dict) -> float:
     state.update(**changes)
     if not state.error:  # wait in an event loop, as the app does: a busy loop would hold the GIL
         recorder.loop.exec()
-    for plot in window.histograms.plots.values():
-        plot.viewport().repaint()  # a QGraphicsView paints in its viewport
+    while not state.error and not all(v in recorder.painted for v in recorder.viewports):
+        app.processEvents()  # until both histograms have painted the new result
     end = time.perf_counter()
     if state.error:
         raise RuntimeError(state.error)
@@ -56,10 +69,12 @@ def update_latency(window, app, recorder, changes: dict) -> float:
 def measure(window, app, recorder, shape, backend: str, repeats: int) -> tuple:
     state = window.state
     update_latency(window, app, recorder, dict(method="batch", shape=shape, backend=backend, device="cpu", params={}))
-    samples = [update_latency(window, app, recorder, dict(params={"eps": 1e-5 * (1 + (k % 7))}))
-               for k in range(repeats)]
-    normalize_ms = state.computed.normalize_ms
-    return _percentiles(samples) + (normalize_ms,)
+    samples, computes, normalizes = [], [], []
+    for k in range(repeats):
+        samples.append(update_latency(window, app, recorder, dict(params={"eps": 1e-5 * (1 + (k % 7))})))
+        computes.append(state.computed.total_ms)
+        normalizes.append(state.computed.normalize_ms)
+    return _percentiles(samples) + (float(np.median(computes)), float(np.median(normalizes)))
 
 
 def drag_blocking(window, app, recorder, seconds: float = 3.0) -> tuple:
@@ -109,18 +124,20 @@ def main(argv=None) -> int:
     window = MainWindow(state)
     window.resize(1480, 940)
     window.show()
-    recorder = Recorder(state)
+    recorder = Recorder(window)
     repeats = 5 if args.quick else args.repeats
     print(f"latency from AppState.update(params={{'eps': ...}}) to resultChanged with both histograms repainted "
-          f"(BatchNorm, NCHW, {repeats} updates each, {os.cpu_count()} CPU cores)")
-    print(f"{'elements':>9} {'shape':>18} {'backend':>8} {'p50 ms':>8} {'p95 ms':>8} {'normalize ms':>13}")
+          f"(BatchNorm, NCHW, {repeats} updates each, {os.cpu_count()} CPU cores); worker: the computation off the "
+          f"GUI thread (median), normalize: the kernels.normalize call in it")
+    print(f"{'elements':>9} {'shape':>18} {'backend':>8} {'p50 ms':>8} {'p95 ms':>8} {'worker ms':>10} "
+          f"{'normalize ms':>13}")
     for label, shape in SHAPES.items():
         for backend in args.backends.split(","):
             if backend not in available_backends():
                 continue
-            p50, p95, norm = measure(window, app, recorder, shape, backend,
-                                     repeats if label != "8.4M" else max(5, repeats // 2))
-            print(f"{label:>9} {str(shape):>18} {backend:>8} {p50:8.1f} {p95:8.1f} {norm:13.1f}")
+            p50, p95, worker, norm = measure(window, app, recorder, shape, backend,
+                                             repeats if label != "8.4M" else max(5, repeats // 2))
+            print(f"{label:>9} {str(shape):>18} {backend:>8} {p50:8.1f} {p95:8.1f} {worker:10.1f} {norm:13.1f}")
     if not args.quick:
         gap, updates, results = drag_blocking(window, app, recorder)
         print(f"\ndragging eps over {int(np.prod(DRAG_SHAPE)):,} elements for 3 s (numpy): {updates} updates, "

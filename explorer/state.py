@@ -14,7 +14,7 @@ from kernels.inputs import GENERATORS
 from kernels.layouts import check_layout
 
 from .compute import ComputeWorker
-from .pipeline import MAX_ELEMENTS, Request
+from .pipeline import MAX_ELEMENTS, Request, reuse_freed_memory
 
 #: Keys `update` accepts that change what is computed.
 COMPUTE_KEYS = ("method", "layout", "shape", "params", "backend", "device", "input", "seed", "selected",
@@ -44,6 +44,7 @@ class AppState(QObject):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        reuse_freed_memory()
         self.method = "batch"
         self.layout = "NCHW"
         self.sizes = dict(DEFAULT_SIZES)

@@ -133,6 +133,19 @@ class NumpyOps(Ops):
     def sum(self, x, axes):
         return x.sum(axis=axes, keepdims=True)
 
+    def mean_of_squares(self, x, axes):
+        """mean(x * x) over axes (keepdims) without a temporary array: einsum sums the products."""
+        letters = "abcdefghijklmnop"[:x.ndim]
+        kept = "".join(c for i, c in enumerate(letters) if i not in axes)
+        total = np.einsum(f"{letters},{letters}->{kept}", x, x)
+        count = int(np.prod([x.shape[i] for i in axes]))
+        return (total / count).reshape(tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
+
+    def scale_(self, x, factor):
+        """x *= factor in place (x must be a temporary the caller owns)."""
+        np.multiply(x, factor, out=x)
+        return x
+
     def amin(self, x, axes):
         return x.min(axis=axes, keepdims=True)
 
@@ -252,6 +265,12 @@ class TorchOps(Ops):
 
     def sum(self, x, axes):
         return x.sum(dim=axes, keepdim=True) if axes else x.clone()
+
+    def mean_of_squares(self, x, axes):
+        return (x * x).mean(dim=axes, keepdim=True) if axes else x * x
+
+    def scale_(self, x, factor):
+        return x * factor if x.requires_grad else x.mul_(factor)  # autograd needs x unchanged
 
     def amin(self, x, axes):
         return x.amin(dim=axes, keepdim=True) if axes else x.clone()

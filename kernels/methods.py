@@ -8,8 +8,8 @@ from __future__ import annotations
 from math import prod
 
 from .layouts import BATCH, CHANNEL, permutation, spatial_axes
-from .moments import (affine, channel_vector, group_warnings, inverse_std, moments, per_channel, standardize, to_stat,
-                      update_running)
+from .moments import (affine, channel_vector, group_map, group_warnings, inverse_std, moments, per_channel,
+                      standardize, to_stat, update_running)
 from .partition import ChannelWindow, Partition
 from .registry import (Method, Param, default_batch_axes, default_groups, default_virtual_batch)
 
@@ -57,7 +57,10 @@ def _standard(ctx, center=True, eps=None):
     m = moments(ctx, part, xe, center=center)
     group_warnings(ctx, part, m, eps, center=center)
     y = affine(ctx, standardize(ctx, part, xe, m, eps))
-    return dict(output=y, mean=to_stat(ctx, part, m.mean), var=to_stat(ctx, part, m.var))
+    inv = to_stat(ctx, part, inverse_std(ctx.ops, m.var, eps))
+    mean = to_stat(ctx, part, m.mean)
+    return dict(output=y, mean=mean, var=to_stat(ctx, part, m.var),
+                group_map=group_map(ctx, part, inv, -mean * inv))
 
 
 def _rows(ctx, part, s):
@@ -84,8 +87,9 @@ def _eval_with_running(ctx):
     rm, rv = _running_inputs(ctx)
     eps = ctx.params["eps"]
     mean, var = per_channel(ctx, rm, "running_mean"), per_channel(ctx, rv, "running_var")
-    y = affine(ctx, (ctx.x - mean) * inverse_std(ctx.ops, var, eps))
-    return dict(output=y, mean=mean, var=var)
+    inv = inverse_std(ctx.ops, var, eps)
+    y = affine(ctx, (ctx.x - mean) * inv)
+    return dict(output=y, mean=mean, var=var, group_map=group_map(ctx, ctx.sharing, inv, -mean * inv))
 
 
 def _batch_training(ctx, renorm=False):
@@ -106,13 +110,16 @@ def _batch_training(ctx, renorm=False):
         ctx.warn("torch refuses eps=0 for BatchNorm in training ('batch_norm eps must be positive during "
                  "training'); the explorer computes it anyway")
     y = standardize(ctx, part, xe, m, eps)
-    out = dict(mean=to_stat(ctx, part, m.mean), var=to_stat(ctx, part, m.var), stats={})
+    mean, inv = to_stat(ctx, part, m.mean), to_stat(ctx, part, inverse_std(ops, m.var, eps))
+    out = dict(mean=mean, var=to_stat(ctx, part, m.var), stats={})
+    scale, shift = inv, -mean * inv
     track = ctx.running_mean is not None or ctx.running_var is not None or renorm
     if track:
         rm, rv = _running_inputs(ctx)
         if renorm:
             y, r, d = _renorm_correction(ctx, part, m, y, rm, rv)
             out["stats"].update(r=r, d=d)
+            scale, shift = scale * r, shift * r + d
         means, variances = _rows(ctx, part, m.mean), _rows(ctx, part, m.var)
         counts = _rows(ctx, part, m.count) if m.finite is not None else part.group_size
         nbt = ctx.num_batches_tracked
@@ -123,6 +130,7 @@ def _batch_training(ctx, renorm=False):
             ctx.warn("running_var was not updated: one value per channel has no unbiased variance")
         out.update(running_mean=rm, running_var=rv, num_batches_tracked=nbt)
     out["output"] = affine(ctx, y)
+    out["group_map"] = group_map(ctx, part, scale, shift)
     return out
 
 
@@ -177,6 +185,7 @@ def _compute_frn(ctx):
     out = _standard(ctx, center=False, eps=abs(ctx.params["eps"]))
     if ctx.params["tlu"]:
         out["output"] = ctx.ops.maximum(out["output"], ctx.params["tau"])
+        out["group_map"] = None  # max(y, tau) is not a line
     return out
 
 
@@ -227,8 +236,10 @@ def _compute_standardize(ctx):
                  f"(scikit-learn's rule), so they map to 0 instead of 0/0")
     scale = ops.where(m.var == 0, 1.0, ops.sqrt(m.var)) if p["with_std"] else ops.full(m.var.shape, 1.0, like=m.var)
     y = ((xe - m.mean) if p["with_mean"] else xe) / scale
+    scale_s = to_stat(ctx, part, scale)
+    shift = -to_stat(ctx, part, m.mean) / scale_s if p["with_mean"] else scale_s * 0.0
     return dict(output=ops.reshape(y, ctx.shape), mean=to_stat(ctx, part, m.mean), var=to_stat(ctx, part, m.var),
-                stats=dict(scale=to_stat(ctx, part, scale)))
+                stats=dict(scale=scale_s), group_map=group_map(ctx, part, 1.0 / scale_s, shift))
 
 
 def _compute_minmax(ctx):
@@ -258,8 +269,9 @@ def _compute_minmax(ctx):
     y = xe * scale + (a - lo * scale)
     if p["clip"]:
         y = ops.clip(y, a, b)
+    line = None if p["clip"] else group_map(ctx, part, to_stat(ctx, part, scale), to_stat(ctx, part, a - lo * scale))
     return dict(output=ops.reshape(y, ctx.shape), mean=to_stat(ctx, part, lo), var=to_stat(ctx, part, data_range ** 2),
-                stats=dict(data_min=to_stat(ctx, part, lo), data_max=to_stat(ctx, part, hi)))
+                stats=dict(data_min=to_stat(ctx, part, lo), data_max=to_stat(ctx, part, hi)), group_map=line)
 
 
 # -- equivalent code --------------------------------------------------------------------

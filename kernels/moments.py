@@ -29,6 +29,7 @@ class Moments:
     count: Any
     finite: Any = None
     centered: Any = None  # x - mean, kept so standardizing does not subtract twice
+    owns_centered: bool = False  # `centered` is a temporary: standardizing may scale it in place
 
 
 def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
@@ -47,8 +48,8 @@ def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
             ctx.overflow = True  # finite values whose sum overflows: normalize retries in float64
     if center:
         d = xe - mean
-        return Moments(mean, ops.mean(d * d, axes), part.group_size, centered=d)
-    var = ops.mean(xe * xe, axes)
+        return Moments(mean, ops.mean_of_squares(d, axes), part.group_size, centered=d, owns_centered=True)
+    var = ops.mean_of_squares(xe, axes)
     return Moments(ops.zeros(var.shape, like=var), var, part.group_size, centered=xe)
 
 
@@ -80,8 +81,12 @@ def inverse_std(ops, var, eps: float):
 
 def standardize(ctx, part: Partition, xe, m: Moments, eps: float):
     """(x - mean) / sqrt(var + eps) in x's own shape."""
+    inv = inverse_std(ctx.ops, m.var, eps)
+    if m.owns_centered:  # one large allocation less: the output reuses x - mean
+        m.owns_centered = False
+        return ctx.ops.reshape(ctx.ops.scale_(m.centered, inv), ctx.shape)
     centered = m.centered if m.centered is not None else xe - m.mean
-    return ctx.ops.reshape(centered * inverse_std(ctx.ops, m.var, eps), ctx.shape)
+    return ctx.ops.reshape(centered * inv, ctx.shape)
 
 
 def to_stat(ctx, part: Partition, s):
@@ -130,6 +135,29 @@ def _affine_operand(ctx, value, name):
         raise ValueError(f"{name} of shape {tuple(v.shape)} fits neither one value per channel (C={channels}) "
                          f"nor the tensor's shape") from None
     return v
+
+
+def group_map(ctx, part: Partition, scale, shift):
+    """(a, b), broadcastable to part.stat_shape, with output = a·x + b inside every statistics group
+    (scale, shift: the normalizing step; the affine step is folded in). None when the map is not
+    one line per group: non-finite inputs set to 0, or a weight that differs within a group."""
+    if ctx.finite is not None:
+        return None
+    a, b = scale, shift
+    for name in ("weight", "bias"):
+        value = ctx.params.get(name)
+        if value is None:
+            continue
+        operand = _affine_operand(ctx, value, name)
+        per_channel_ok = CHANNEL not in part.reduce and tuple(operand.shape) == tuple(
+            s if ax == CHANNEL else 1 for ax, s in zip(ctx.layout, ctx.shape))
+        if operand.ndim != 0 and not per_channel_ok:
+            return None
+        if name == "weight":
+            a, b = a * operand, b * operand
+        else:
+            b = b + operand
+    return a, b
 
 
 def group_warnings(ctx, part: Partition, m: Moments, eps: float, center: bool = True):

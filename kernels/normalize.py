@@ -40,6 +40,8 @@ class Result:
     stats: every named statistic the method used (r and d for batch_renorm, scale, ...).
     running_mean, running_var, num_batches_tracked: updated values (training with running
         statistics given); None otherwise.
+    group_map: (a, b), broadcastable to `sharing.stat_shape`, when output = a·x + b inside every
+        statistics group (normalizing is a straight line per group); None when it is not.
     warnings: human-readable sentences for anything odd; empty when nothing is.
     """
 
@@ -59,6 +61,7 @@ class Result:
     running_mean: Any = None
     running_var: Any = None
     num_batches_tracked: Any = None
+    group_map: Any = None
 
 
 def get_method(name: str) -> Method:
@@ -165,7 +168,8 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
     return Result(output=output, mean=out["mean"], var=out["var"], method=method, layout=layout, shape=shape,
                   backend=ops.name, device=ops.device, params=resolved, training=bool(training), sharing=sharing,
                   warnings=ctx.warnings, stats=out.get("stats", {}), running_mean=out.get("running_mean"),
-                  running_var=out.get("running_var"), num_batches_tracked=out.get("num_batches_tracked"))
+                  running_var=out.get("running_var"), num_batches_tracked=out.get("num_batches_tracked"),
+                  group_map=out.get("group_map"))
 
 
 def shared_mask(method: str, shape, index, layout: str = "NCHW", **params) -> np.ndarray:

@@ -49,9 +49,9 @@ def group_moments(values, sharing, backend: str = "numpy", device: str = "cpu") 
     xe, axes = _prepared(ops, values, part.expanded_shape), part.reduce_positions
     mean = ops.mean(xe, axes)
     if ops.all(ops.isfinite(mean)):
-        d = xe - mean
+        var = ops.mean_of_squares(xe - mean, axes)
         count = np.full(part.n_groups, part.group_size)
-        return GroupMoments(part.stat_shape, count, ops.to_numpy(mean).ravel(), ops.to_numpy(ops.mean(d * d, axes)).ravel())
+        return GroupMoments(part.stat_shape, count, ops.to_numpy(mean).ravel(), ops.to_numpy(var).ravel())
     finite = ops.isfinite(xe)
     x0 = ops.where(finite, xe, 0.0)
     n = ops.sum(ops.astype(finite, x0.dtype), axes)

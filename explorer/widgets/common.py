@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 
-from PySide6.QtCore import QObject, QSignalBlocker
+from PySide6.QtCore import QObject, QSignalBlocker, QTimer
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QWidget
 
@@ -86,3 +86,11 @@ def error_label(name: str) -> QLabel:
     label.setStyleSheet("color: #c62828; font-weight: 600;")
     label.hide()
     return label
+
+
+def refresh_after(widget: QWidget, slot, delay_ms: int = 30) -> QTimer:
+    """A timer that calls `slot` once, delay_ms after the last start(): panels that need not follow
+    every frame (tables, text) refresh after the histograms have painted and coalesce bursts."""
+    timer = QTimer(widget, singleShot=True, interval=delay_ms)
+    timer.timeout.connect(slot)
+    return timer

@@ -67,7 +67,7 @@ class ComparePanel(QWidget):
             fill = pg.mkColor(color)
             fill.setAlpha(90)
             self.plot.addItem(pg.PlotCurveItem(edges, counts, stepMode="center", fillLevel=0, brush=fill,
-                                               pen=pg.mkPen(color)))
+                                               pen=pg.mkPen(color), antialias=False))
         after = c.summary_after
         self.label_after.setText(f"after: mean {_tidy(after.mean)}, std {_tidy(after.std)}, "
                                  f"{len(c.groups):,} statistics groups")

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableV
 
 from ..palette import AFTER, BEFORE, SELECTED
 from ..pipeline import group_row
+from .common import refresh_after
 
 COLUMNS = ("group", "elements", "mean before", "var before", "mean after", "var after")
 MAX_PLOTTED = 512
@@ -82,7 +83,8 @@ class GroupStatsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)
-        state.resultChanged.connect(self.refresh)
+        self._later = refresh_after(self, self.refresh)
+        state.resultChanged.connect(self._later.start)  # after the histograms have painted
 
     def refresh(self):
         c = self.state.computed

@@ -53,7 +53,8 @@ class HistogramPanel(QWidget):
         """The curves live as long as the plot; a redraw only sets their data (cheaper than re-adding)."""
         fill = pg.mkColor(color)
         fill.setAlpha(110)
-        empty = dict(x=np.array([0.0, 1.0]), y=np.array([0.0]), stepMode="center")
+        # step curves are horizontal and vertical lines: antialiasing them costs time and shows nothing
+        empty = dict(x=np.array([0.0, 1.0]), y=np.array([0.0]), stepMode="center", antialias=False)
         main = pg.PlotCurveItem(**empty, fillLevel=0, brush=fill, pen=pg.mkPen(color, width=1))
         overlays = [pg.PlotCurveItem(**empty, pen=pg.mkPen(overlay_color(k), width=1.3)) for k in range(MAX_OVERLAYS)]
         line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#222", width=1, style=Qt.PenStyle.DashLine))

@@ -6,14 +6,15 @@ from __future__ import annotations
 import html
 
 import numpy as np
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import (QHBoxLayout, QPlainTextEdit, QPushButton, QSplitter, QTabWidget, QTextBrowser,
                                QVBoxLayout, QWidget)
-from PySide6.QtCore import Qt
 
 from kernels.partition import ChannelWindow
 
 from ..conventions import conventions
+from .common import refresh_after
 
 
 class InfoPanel(QWidget):
@@ -43,9 +44,10 @@ class InfoPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)
-        state.resultChanged.connect(self.refresh)
-        state.settingsChanged.connect(self.refresh)
-        state.errorChanged.connect(lambda _: self.refresh())
+        # on a result or an error (text and numbers together), just after the plots have painted
+        self._later = refresh_after(self, self.refresh)
+        state.resultChanged.connect(self._later.start)
+        state.errorChanged.connect(self._later.start)
         self.refresh()
 
     def refresh(self):
@@ -94,6 +96,11 @@ class InfoPanel(QWidget):
         if code == self._code:
             return
         self._code = code
+        titles = [self.tabs_code.tabText(i) for i in range(self.tabs_code.count())]
+        if titles == list(code):  # same languages: new text in the same editors
+            for i, text in enumerate(code.values()):
+                self.tabs_code.widget(i).setPlainText(text)
+            return
         current = self.tabs_code.tabText(self.tabs_code.currentIndex()) if self.tabs_code.count() else ""
         while self.tabs_code.count():
             w = self.tabs_code.widget(0)

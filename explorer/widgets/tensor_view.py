@@ -119,7 +119,7 @@ class TensorView(QWidget):
         self.select = lambda index: state.update(selected=index)  # what a click does; compare view rewires it
         self.show_method = True  # the caption names the method (the compare view titles its panels instead)
         state.resultChanged.connect(self.update)
-        state.settingsChanged.connect(self.update)
+        state.errorChanged.connect(self.update)
 
     def sizeHint(self):
         return QSize(720, 340)

@@ -32,6 +32,8 @@ def run_gui(argv=None) -> int:
     import argparse
     parser = argparse.ArgumentParser(prog="norm-explorer gui", description="Open the Norm Explorer window.")
     parser.add_argument("--session", help="a session .json file to open")
+    parser.add_argument("--tab", choices=("explore", "compare", "depth", "steps", "weights"),
+                        help="the tab to show first")
     args = parser.parse_args(list(argv or []))
     problem = display_problem()
     if problem:
@@ -48,4 +50,6 @@ def run_gui(argv=None) -> int:
     window.show()
     if args.session:
         window.open_session(args.session)
+    if args.tab:
+        window.show_tab(args.tab)
     return app.exec()

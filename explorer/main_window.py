@@ -62,6 +62,8 @@ class MainWindow(QMainWindow):
         for title, view in self.experiments.items():
             self.tabs.addTab(_scrolling(view), title)  # their minimum size must not widen the window
         self.tabs.currentChanged.connect(self._first_run)
+        self.tabs.currentChanged.connect(self._docks_for_tab)
+        self._explore_docks: dict = {}
         self.setCentralWidget(self.tabs)
 
         self.controls = ControlPanel(self.state)
@@ -257,6 +259,25 @@ class MainWindow(QMainWindow):
     def export_figure(self):
         names = {widget: name for name, widget in self.export_targets().items()}
         ExportDialog(self.export_targets(), self, names.get(self.current_view(), "Histograms")).exec()
+
+    def show_tab(self, name: str):
+        """Switch to a main tab by name: explore, compare, depth, steps or weights."""
+        index = {"explore": 0, "compare": 1, "depth": 2, "steps": 3, "weights": 4}[name]
+        self.tabs.setCurrentIndex(index)
+
+    def _docks_for_tab(self, index: int):
+        """The docks belong to the Explore tab: Compare keeps the controls, the experiments (which have
+        their own) get the whole window. Returning to Explore restores what the person had open."""
+        docks = (self.dock_controls, self.dock_info, self.dock_groups)
+        if index == 0:
+            for dock, visible in self._explore_docks.items():
+                dock.setVisible(visible)
+            self._explore_docks = {}
+            return
+        if not self._explore_docks:
+            self._explore_docks = {dock: dock.isVisible() for dock in docks}
+        for dock in docks:
+            dock.setVisible(dock is self.dock_controls and index == 1 and self._explore_docks[dock])
 
     def _first_run(self, index: int):
         view = self.tabs.widget(index)

@@ -107,3 +107,13 @@ def test_experiment_tabs_run_when_first_opened(qtbot, window):
         qtbot.waitUntil(lambda: view.result is not None and not view.busy, timeout=60000)
         assert window.current_view() is view
     assert "Depth experiment" in window.export_targets()
+
+
+def test_docks_follow_the_tab(qtbot, window):
+    window.dock_info.hide()  # a person's own choice, kept when returning to Explore
+    window.show_tab("depth")
+    assert not any(d.isVisible() for d in (window.dock_controls, window.dock_info, window.dock_groups))
+    window.show_tab("compare")
+    assert window.dock_controls.isVisible() and not window.dock_groups.isVisible()
+    window.show_tab("explore")
+    assert window.dock_controls.isVisible() and window.dock_groups.isVisible() and not window.dock_info.isVisible()

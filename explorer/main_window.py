@@ -149,7 +149,8 @@ class MainWindow(QMainWindow):
         self._action(view, "&Log counts", "Ctrl+L", lambda: self.state.update(log_counts=not self.state.log_counts))
         self._action(view, "&Same bins before and after", "Ctrl+B",
                      lambda: self.state.update(shared_bins=not self.state.shared_bins))
-        self._action(view, "Statistics &groups view", "Ctrl+G", lambda: self.view_tabs.setCurrentWidget(self.tensor_view))
+        self._action(view, "Statistics &groups view", "Ctrl+G",
+                     lambda: self.view_tabs.setCurrentWidget(self.tensor_view))
         self._action(view, "&Values view", "Ctrl+Shift+V", lambda: self.view_tabs.setCurrentWidget(self.value_view))
 
         methods = menu.addMenu("&Method")

@@ -413,9 +413,8 @@ def _code_group(layout, shape, p):
 def _code_rms(layout, shape, p):
     s = _sz(layout, shape)
     dims = [s[a] for a in _canonical(layout)[1:]]
-    torch = _torch(layout, _canonical(layout), [f"rms = nn.RMSNorm({dims}, eps={_fmt(p['eps'])})"
-                                                + ("  # eps=None: torch.finfo(x.dtype).eps" if p["eps"] is None else ""),
-                                                "y = rms(x)"])
+    note = "  # eps=None: torch.finfo(x.dtype).eps" if p["eps"] is None else ""
+    torch = _torch(layout, _canonical(layout), [f"rms = nn.RMSNorm({dims}, eps={_fmt(p['eps'])}){note}", "y = rms(x)"])
     eps = "" if p["eps"] is None else f", epsilon={_fmt(p['eps'])}"
     keras = _keras([f"rms = layers.RMSNormalization(axis={_axis(layout, layout.replace(BATCH, ''))}{eps})"
                     "  # Keras >= 3.9", "y = rms(x)"])
@@ -485,7 +484,7 @@ def _code_standardize(layout, shape, p):
         "scikit-learn": "\n".join([
             "from sklearn.preprocessing import StandardScaler", "import numpy as np", "",
             f"# samples along {p['axes']}, one feature per ({', '.join(features) or 'nothing'}) index",
-            f"rows = np.moveaxis(x, {dims}, {list(range(len(dims)))}).reshape({_prod_of(layout, shape, p['axes'])}, -1)",
+            _rows_line(layout, shape, p["axes"]),
             f"scaler = StandardScaler(with_mean={p['with_mean']}, with_std={p['with_std']})",
             "z = scaler.fit_transform(rows)  # then reshape back"]),
         "PyTorch": _torch(layout, layout, [
@@ -500,12 +499,18 @@ def _code_minmax(layout, shape, p):
     return {
         "scikit-learn": "\n".join([
             "from sklearn.preprocessing import MinMaxScaler", "import numpy as np", "",
-            f"rows = np.moveaxis(x, {dims}, {list(range(len(dims)))}).reshape({_prod_of(layout, shape, p['axes'])}, -1)",
+            _rows_line(layout, shape, p["axes"]),
             f"scaler = MinMaxScaler(feature_range=({_fmt(a)}, {_fmt(b)}), clip={p['clip']})",
             "y = scaler.fit_transform(rows)  # then reshape back"]),
         "PyTorch": _torch(layout, layout, [
             f"lo, hi = x.amin(dim={dims}, keepdim=True), x.amax(dim={dims}, keepdim=True)",
             f"y = (x - lo) / torch.where(hi == lo, 1, hi - lo) * {_fmt(b - a)} + {_fmt(a)}"])}
+
+
+def _rows_line(layout, shape, axes) -> str:
+    """The NumPy line that makes a (samples, features) table with samples along `axes`."""
+    dims = [i for i, a in enumerate(layout) if a in axes]
+    return f"rows = np.moveaxis(x, {dims}, {list(range(len(dims)))}).reshape({_prod_of(layout, shape, axes)}, -1)"
 
 
 def _prod_of(layout, shape, letters):

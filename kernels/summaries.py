@@ -88,7 +88,8 @@ class GroupStats:
 
 def group_stats(before, after, sharing, backend: str = "numpy", device: str = "cpu") -> GroupStats:
     """Count, mean and biased variance of every statistics group, before and after."""
-    return GroupStats.of(group_moments(before, sharing, backend, device), group_moments(after, sharing, backend, device))
+    return GroupStats.of(group_moments(before, sharing, backend, device),
+                         group_moments(after, sharing, backend, device))
 
 
 @dataclass

@@ -9,8 +9,7 @@ import io
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+from PySide6.QtWidgets import (QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                                QSpinBox, QVBoxLayout, QWidget)
 
 from kernels import METHODS
@@ -18,15 +17,15 @@ from kernels.experiments import DepthConfig, article_config, run_depth
 
 from ..palette import AFTER, BEFORE, SELECTED
 from ..widgets.common import blocked
-from .runner import (ExperimentRunner, RunBar, caption, common_edges, hist_item, install_view_menu, make_plot,
-                     namespace_children, show_outcome, status_label, two_line_title, write_csv)
+from .runner import (RunBar, caption, common_edges, hist_item, make_plot, show_outcome, status_label, two_line_title,
+                     write_csv)
+from .view_base import ExperimentView
 
 KINDS = ("dense", "conv")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "gelu", "selu")
 INITS = ("normal", "xavier", "he", "lecun")
 STAGES = (("pre", "W·x + b (before normalization)", BEFORE), ("normed", "after normalization", AFTER),
           ("act", "after the activation", SELECTED))
-DEBOUNCE_MS = 200
 
 EXPLANATION = (
     "Each layer computes W·x + b, then the normalization (training mode, batch statistics), then the "
@@ -77,48 +76,20 @@ def depth_numbers(result) -> dict:
             "warnings": list(result.warnings)}
 
 
-class DepthView(QWidget):
+class DepthView(ExperimentView):
     """objectName view_depth. `result` is the latest kernels DepthResult (None before the first run)."""
 
     def __init__(self, parent=None, autorun: bool = True):
-        super().__init__(parent)
-        self.setObjectName("view_depth")
+        super().__init__("depth", parent)
         self.result = None
-        self.error = None
         self._norm_params: dict = {}
-        self.runner = ExperimentRunner(self, "depth")
-        self.runner.finished.connect(self._on_finished)
-        self.runner.failed.connect(self._on_failed)
-        self.runner.cancelled.connect(self._on_cancelled)
-        self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
-        self._debounce.timeout.connect(self.run)
 
         layout = QHBoxLayout(self)
         layout.addWidget(self._build_controls())
         layout.addLayout(self._build_plots(), 1)
-        install_view_menu(self, "depth experiment")
-        namespace_children(self, "depth")
-        if autorun:
-            self.run()
+        self._built(autorun)
 
     # -- building ----------------------------------------------------------------------------
-    def _spin(self, name, lo, hi, value, tip):
-        spin = QSpinBox(objectName=f"spin_{name}")
-        spin.setRange(lo, hi)
-        spin.setValue(value)
-        spin.setKeyboardTracking(False)
-        spin.setToolTip(tip)
-        spin.valueChanged.connect(self.schedule)
-        return spin
-
-    def _combo(self, name, items, tip):
-        combo = QComboBox(objectName=f"combo_{name}")
-        for label, data in items:
-            combo.addItem(label, data)
-        combo.setToolTip(tip)
-        combo.currentIndexChanged.connect(self.schedule)
-        return combo
-
     def _build_controls(self) -> QWidget:
         box = QGroupBox("Deep stack")
         box.setFixedWidth(300)
@@ -235,19 +206,9 @@ class DepthView(QWidget):
                         norm=cfg.norm, norm_params=cfg.norm_params)
         self.run()
 
-    def schedule(self, *_):
-        """A control changed: rerun once the user pauses (debounced)."""
-        self._debounce.start()
-
-    def run(self):
-        self._debounce.stop()
+    def job(self):
         cfg = self.config()
-        self.runner.submit(lambda progress, cancelled: run_depth(cfg, progress, cancelled))
-        show_outcome(self.label_status, "running…")
-
-    @property
-    def busy(self) -> bool:
-        return self.runner.busy
+        return lambda progress, cancelled: run_depth(cfg, progress, cancelled)
 
     # -- results -------------------------------------------------------------------------------
     def _on_finished(self, result):
@@ -259,13 +220,6 @@ class DepthView(QWidget):
         show_outcome(self.label_status, text)
         show_outcome(self.label_warnings, "\n".join(result.warnings), "warning")
         self.redraw()
-
-    def _on_failed(self, message: str):
-        self.error = message
-        show_outcome(self.label_status, message, "error")
-
-    def _on_cancelled(self, message: str):
-        show_outcome(self.label_status, f"cancelled; the previous result is shown ({message})", "warning")
 
     def redraw(self):
         res = self.result
@@ -323,7 +277,3 @@ class DepthView(QWidget):
         if self.result is None:
             raise ValueError("nothing to export yet: the experiment has not finished a run")
         write_csv(path, depth_csv(self.result))
-
-    def shutdown(self):
-        self._debounce.stop()
-        self.runner.shutdown()

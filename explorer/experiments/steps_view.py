@@ -8,20 +8,18 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QSpinBox, QTabWidget, QVBoxLayout, QWidget)
+                               QHBoxLayout, QTabWidget, QVBoxLayout, QWidget)
 
 from kernels.experiments import (DEFAULT_SIZES, FREEZE_MODES, StepsConfig, batch_noise, run_freeze, run_steps,
                                  sample_dependence, unbiased_shrink)
 
 from ..widgets.common import blocked
-from .runner import (ExperimentRunner, RunBar, install_view_menu, namespace_children, show_outcome, status_label,
-                     write_csv)
+from .runner import RunBar, show_outcome, status_label, write_csv
+from .view_base import ExperimentView
 from .steps_plots import BatchSizeTab, FreezeTab, RunningTab
 
 DRIFTS = (("none", "none"), ("shift (mean + 1, std × 2)", "shift"), ("new domain", "domain"))
-DEBOUNCE_MS = 200
 SERIES = ("true_mean", "batch_mean", "running_mean", "renorm_running_mean", "true_var", "batch_var", "running_var",
           "renorm_running_var")
 
@@ -114,22 +112,13 @@ def compute_bundle(cfg: StepsConfig, progress=None, cancelled=None) -> StepsBund
     return StepsBundle(steps=steps, freeze=fr, noise=noise, dependence=dependence, shrink=shrink)
 
 
-class StepsView(QWidget):
+class StepsView(ExperimentView):
     """objectName view_steps. `result` is the latest kernels StepsResult; `bundle` holds it with the
     batch-size, shrink and freeze results (None before the first run)."""
 
     def __init__(self, parent=None, autorun: bool = True):
-        super().__init__(parent)
-        self.setObjectName("view_steps")
+        super().__init__("steps", parent)
         self.bundle = None
-        self.error = None
-        self.runner = ExperimentRunner(self, "steps")
-        self.runner.finished.connect(self._on_finished)
-        self.runner.failed.connect(self._on_failed)
-        self.runner.cancelled.connect(
-            lambda m: show_outcome(self.label_status, f"cancelled; the previous result is shown ({m})", "warning"))
-        self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
-        self._debounce.timeout.connect(self.run)
         self.tabs = QTabWidget(objectName="tabs_steps")
         self.tab_running, self.tab_batch, self.tab_freeze = RunningTab(), BatchSizeTab(), FreezeTab()
         self.tabs.addTab(self.tab_running, "Running statistics")
@@ -138,27 +127,11 @@ class StepsView(QWidget):
         layout = QHBoxLayout(self)
         layout.addWidget(self._build_controls())
         layout.addWidget(self.tabs, 1)
-        install_view_menu(self, "steps experiment")
-        namespace_children(self, "steps")
-        if autorun:
-            self.run()
+        self._built(autorun)
 
     @property
     def result(self):
         return None if self.bundle is None else self.bundle.steps
-
-    @property
-    def busy(self) -> bool:
-        return self.runner.busy
-
-    def _spin(self, name, lo, hi, value, tip, rerun=True):
-        spin = QSpinBox(objectName=f"spin_{name}")
-        spin.setRange(lo, hi)
-        spin.setValue(value)
-        spin.setKeyboardTracking(False)
-        spin.setToolTip(tip)
-        spin.valueChanged.connect(self.schedule if rerun else self.redraw)
-        return spin
 
     def _build_controls(self) -> QWidget:
         box = QGroupBox("Training stream")
@@ -260,14 +233,9 @@ class StepsView(QWidget):
         self.spin_momentum.setEnabled(not self.check_cumulative.isChecked())
         self.check_cumulative.setEnabled(self.combo_convention.currentText() == "torch")
 
-    def schedule(self, *_):
-        self._debounce.start()
-
-    def run(self):
-        self._debounce.stop()
+    def job(self):
         cfg = self.config()
-        self.runner.submit(lambda progress, cancelled: compute_bundle(cfg, progress, cancelled))
-        show_outcome(self.label_status, "running…")
+        return lambda progress, cancelled: compute_bundle(cfg, progress, cancelled)
 
     # -- results -------------------------------------------------------------------------------
     def _on_finished(self, bundle: StepsBundle):
@@ -280,10 +248,6 @@ class StepsView(QWidget):
         warnings = list(bundle.steps.warnings) + list(bundle.noise.warnings[:2])
         show_outcome(self.label_warnings, "\n".join(warnings), "warning")
         self.redraw()
-
-    def _on_failed(self, message: str):
-        self.error = message
-        show_outcome(self.label_status, message, "error")
 
     def redraw(self, *_):
         if self.bundle is None:
@@ -299,7 +263,3 @@ class StepsView(QWidget):
         if self.result is None:
             raise ValueError("nothing to export yet: the experiment has not finished a run")
         write_csv(path, steps_csv(self.result))
-
-    def shutdown(self):
-        self._debounce.stop()
-        self.runner.shutdown()

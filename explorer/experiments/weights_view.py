@@ -10,23 +10,23 @@ from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Qt
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QSpinBox, QVBoxLayout,
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QVBoxLayout,
                                QWidget)
 
 from kernels.experiments import layer_effect, spectral_norm, weight_norm, weight_shared_mask, weight_standardization
 
 from ..palette import AFTER, BEFORE
 from ..widgets.common import blocked
-from .runner import (ExperimentRunner, RunBar, add_legend, caption, common_edges, hist_item, install_view_menu,
-                     make_plot, namespace_children, show_outcome, status_label, two_line_title, write_csv)
+from .runner import (RunBar, add_legend, caption, common_edges, hist_item, make_plot, show_outcome, status_label,
+                     two_line_title, write_csv)
+from .view_base import ExperimentView
 from .weight_tiles import WeightTiles
 
 KINDS = (("weight_norm", "Weight normalization"), ("spectral_norm", "Spectral normalization"),
          ("weight_standardization", "Weight standardization"))
 DIMS = (("0: one norm per output channel", 0), ("1: per input channel", 1), ("2: per kernel row", 2),
         ("3: per kernel column", 3), ("None: one norm for the whole weight", None))
-DEBOUNCE_MS = 200
 EXPLAIN = {
     "weight_norm": "Weight normalization (Salimans & Kingma 2016): w = g · v / ‖v‖, the norm over every axis but "
                    "dim; here g = 1, so every outlined group has unit norm. torch starts from g = ‖v‖ (w = v).",
@@ -110,48 +110,24 @@ def weights_numbers(result: WeightsResult, selected=(0, 0, 0, 0)) -> dict:
     return out
 
 
-class WeightsView(QWidget):
+class WeightsView(ExperimentView):
     """objectName view_weights. `result` is the latest kernels result of the chosen normalization
     (WeightNormResult, SpectralNormResult or StandardizedWeight); `computed` adds the weight and the
     layer effect. `selected` is the (o, i, h, w) element whose norm group is outlined."""
 
     def __init__(self, parent=None, autorun: bool = True):
-        super().__init__(parent)
-        self.setObjectName("view_weights")
+        super().__init__("weights", parent)
         self.computed: Optional[WeightsResult] = None
-        self.error = None
         self.selected = (0, 0, 0, 0)
-        self.runner = ExperimentRunner(self, "weights")
-        self.runner.finished.connect(self._on_finished)
-        self.runner.failed.connect(self._on_failed)
-        self.runner.cancelled.connect(lambda m: show_outcome(self.label_status, f"cancelled ({m})", "warning"))
-        self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
-        self._debounce.timeout.connect(self.run)
         self.label_explanation = caption("", "label_explanation")
         layout = QHBoxLayout(self)
         layout.addWidget(self._build_controls())
         layout.addLayout(self._build_plots(), 1)
-        install_view_menu(self, "weights experiment")
-        namespace_children(self, "weights")
-        if autorun:
-            self.run()
+        self._built(autorun)
 
     @property
     def result(self):
         return None if self.computed is None else self.computed.normalized
-
-    @property
-    def busy(self) -> bool:
-        return self.runner.busy
-
-    def _spin(self, name, lo, hi, value, tip):
-        spin = QSpinBox(objectName=f"spin_{name}")
-        spin.setRange(lo, hi)
-        spin.setValue(value)
-        spin.setKeyboardTracking(False)
-        spin.setToolTip(tip)
-        spin.valueChanged.connect(self.schedule)
-        return spin
 
     def _build_controls(self) -> QWidget:
         box = QGroupBox("Weight normalization")
@@ -261,14 +237,9 @@ class WeightsView(QWidget):
                 self.spin_seed.setValue(int(seed))
         self._on_kind(run=False)
 
-    def schedule(self, *_):
-        self._debounce.start()
-
-    def run(self):
-        self._debounce.stop()
-        s = self.settings()
-        self.runner.submit(lambda progress, cancelled: compute_weights(**s))
-        show_outcome(self.label_status, "running…")
+    def job(self):
+        settings = self.settings()
+        return lambda progress, cancelled: compute_weights(**settings)
 
     def select(self, index):
         """Outline the weights that share a norm with weight[index] (no recomputation)."""
@@ -293,10 +264,6 @@ class WeightsView(QWidget):
         show_outcome(self.label_warnings, "\n".join(computed.normalized.warnings), "warning")
         self._draw_tiles()
         self._draw_plots()
-
-    def _on_failed(self, message: str):
-        self.error = message
-        show_outcome(self.label_status, message, "error")
 
     def _draw_tiles(self):
         c = self.computed
@@ -349,7 +316,3 @@ class WeightsView(QWidget):
         if self.computed is None:
             raise ValueError("nothing to export yet: the experiment has not finished a run")
         write_csv(path, weights_csv(self.computed, self.selected))
-
-    def shutdown(self):
-        self._debounce.stop()
-        self.runner.shutdown()

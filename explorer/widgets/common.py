@@ -10,7 +10,8 @@ from PySide6.QtCore import QObject, QSignalBlocker, QTimer
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QWidget
 
-INVALID_STYLE = "QAbstractSpinBox[invalid=true], QComboBox[invalid=true] { border: 1px solid #d33; background: #fff0f0; }"
+INVALID_STYLE = ("QAbstractSpinBox[invalid=true], QComboBox[invalid=true] "
+                 "{ border: 1px solid #d33; background: #fff0f0; }")
 
 
 @contextmanager

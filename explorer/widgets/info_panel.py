@@ -69,9 +69,9 @@ class InfoPanel(QWidget):
             parts.append(f"<div style='background:#fff4e0;padding:4px'><b>⚠ Warnings</b><ul>{items}</ul></div>")
         if c is not None and c.running_used and not s.training:
             rm, rv = (np.asarray(a) for a in c.running_used)
+            source = "after 20 training steps on fresh batches" if s.running == "warmed" else "fresh: 0 and 1"
             parts.append(f"<p>Eval used running_mean [{_preview(rm)}] and running_var [{_preview(rv)}] "
-                         f"({'after 20 training steps on fresh batches' if s.running == 'warmed' else 'fresh: 0 and 1'})"
-                         ".</p>")
+                         f"({source}).</p>")
         parts.append("<h4>Conventions</h4><ul>" + "".join(f"<li>{html.escape(t)}</li>"
                                                           for t in conventions(spec, params, s.training))
                      + "</ul>")

@@ -134,7 +134,8 @@ def sample_dependence(sizes=DEFAULT_SIZES, draws: int = 50, channels: int = 4, s
             values[m].append(outs[m].reshape(k, -1)[:, 0].copy())
         used[i] = k
         loop.tick()
-    return DependenceResult(sizes=np.array(sizes), sample=sample, spread=spread, values=values, draws_used=used, warnings=warnings)
+    return DependenceResult(sizes=np.array(sizes), sample=sample, spread=spread, values=values, draws_used=used,
+                            warnings=warnings)
 
 
 def _params(method, groups):

@@ -55,7 +55,8 @@ def test_layout_and_shape_spins(qtbot, window):
     assert s.shape == (4, 8, 8, 6)
     with qtbot.waitSignal(s.resultChanged, timeout=RESULT_TIMEOUT):
         layout.setCurrentText("NCL")
-    assert find(window, QSpinBox, "spin_L").isVisibleTo(window) and not find(window, QSpinBox, "spin_H").isVisibleTo(window)
+    assert find(window, QSpinBox, "spin_L").isVisibleTo(window)
+    assert not find(window, QSpinBox, "spin_H").isVisibleTo(window)
     spin_l = find(window, QSpinBox, "spin_L")
     with qtbot.waitSignal(s.resultChanged, timeout=RESULT_TIMEOUT):
         spin_l.setValue(20)
@@ -86,7 +87,8 @@ def test_groups_spin_and_inline_error(qtbot, window):
 
 @pytest.mark.parametrize("method,name,value,expected", [
     ("lrn", "spin_size", 3, 3), ("lrn", "spin_alpha", 0.5, 0.5), ("lrn", "spin_beta", 0.5, 0.5),
-    ("batch", "spin_eps", 1e-3, 1e-3), ("batch", "spin_momentum", 0.3, 0.3), ("ghost_batch", "spin_virtual_batch", 1, 1),
+    ("batch", "spin_eps", 1e-3, 1e-3), ("batch", "spin_momentum", 0.3, 0.3),
+    ("ghost_batch", "spin_virtual_batch", 1, 1),
     ("frn", "spin_tau", -0.5, -0.5), ("batch_renorm", "spin_rmax", 2.0, 2.0), ("layer", "spin_weight", 2.0, 2.0),
     ("layer", "spin_bias", 0.5, 0.5),
 ])

@@ -80,7 +80,8 @@ def test_menus_and_shortcuts(window):
 
 
 def test_shortcut_switches_method(qtbot, window):
-    action = next(a for m in window.menuBar().actions() for a in m.menu().actions() if a.shortcut().toString() == "Ctrl+4")
+    actions = [a for m in window.menuBar().actions() for a in m.menu().actions()]
+    action = next(a for a in actions if a.shortcut().toString() == "Ctrl+4")
     with qtbot.waitSignal(window.state.resultChanged, timeout=RESULT_TIMEOUT):
         action.trigger()
     assert window.state.method == "group"

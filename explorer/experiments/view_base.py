@@ -1,0 +1,85 @@
+"""What the three experiment views share: the runner thread, reruns debounced while controls
+move, controls that schedule a rerun, the status line on failure or cancel, and shutdown."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QComboBox, QSpinBox, QWidget
+
+from .runner import ExperimentRunner, install_view_menu, namespace_children, show_outcome
+
+DEBOUNCE_MS = 200
+
+
+class ExperimentView(QWidget):
+    """Subclasses build `label_status`, implement `job()` (a callable(progress, cancelled) that
+    computes the result off the GUI thread) and `_on_finished(result)`."""
+
+    def __init__(self, name: str, parent=None):
+        super().__init__(parent)
+        self.setObjectName(f"view_{name}")
+        self.name = name
+        self.error = None
+        self.runner = ExperimentRunner(self, name)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.cancelled.connect(self._on_cancelled)
+        self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.run)
+
+    def _built(self, autorun: bool):
+        """Call at the end of a subclass's __init__: right-click menu, unique control names, first run."""
+        install_view_menu(self, f"{self.name} experiment")
+        namespace_children(self, self.name)
+        if autorun:
+            self.run()
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy
+
+    def job(self):
+        raise NotImplementedError
+
+    def _on_finished(self, result):
+        raise NotImplementedError
+
+    def schedule(self, *_):
+        """A control changed: rerun once the person pauses."""
+        self._debounce.start()
+
+    def run(self):
+        self._debounce.stop()
+        self.runner.submit(self.job())
+        show_outcome(self.label_status, "running…")
+
+    def _on_failed(self, message: str):
+        self.error = message
+        show_outcome(self.label_status, message, "error")
+
+    def _on_cancelled(self, message: str):
+        show_outcome(self.label_status, f"cancelled; the previous result is shown ({message})", "warning")
+
+    def _spin(self, name, lo, hi, value, tip, rerun=True):
+        """A spin box that reruns the experiment (or, with rerun=False, only redraws)."""
+        spin = QSpinBox(objectName=f"spin_{name}")
+        spin.setRange(lo, hi)
+        spin.setValue(value)
+        spin.setKeyboardTracking(False)
+        spin.setToolTip(tip)
+        spin.valueChanged.connect(self.schedule if rerun else self.redraw)
+        return spin
+
+    def _combo(self, name, items, tip):
+        """A combo box of (label, data) items that reruns the experiment."""
+        combo = QComboBox(objectName=f"combo_{name}")
+        for label, data in items:
+            combo.addItem(label, data)
+        combo.setToolTip(tip)
+        combo.currentIndexChanged.connect(self.schedule)
+        return combo
+
+    def shutdown(self):
+        """Cancel a run in progress and join the thread (before the view goes away)."""
+        self._debounce.stop()
+        self.runner.shutdown()

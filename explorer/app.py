@@ -46,7 +46,7 @@ def run_gui(argv=None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Norm Explorer")
     app.setOrganizationName("NormExplorer")
-    window = MainWindow()
+    window = MainWindow(remember=True)
     window.show()
     if args.session:
         window.open_session(args.session)

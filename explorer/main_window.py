@@ -30,13 +30,15 @@ from .widgets.value_view import ValueView
 
 
 class MainWindow(QMainWindow):
-    """MainWindow(state=None) builds the whole window; window.state is the AppState."""
+    """MainWindow(state=None) builds the whole window; window.state is the AppState.
+    remember=True (the app does this) restores the settings of the last run and saves them on close."""
 
-    def __init__(self, state: AppState | None = None, parent: QWidget | None = None):
+    def __init__(self, state: AppState | None = None, parent: QWidget | None = None, remember: bool = False):
         super().__init__(parent)
         self._owns_state = state is None
+        self._remember = remember
         self.state = state if state is not None else AppState()
-        if self._owns_state:
+        if remember:
             restore_state(self.state)
         self.setWindowTitle("Norm Explorer")
         self.setObjectName("main_window")
@@ -88,7 +90,7 @@ class MainWindow(QMainWindow):
         self.state.resultChanged.connect(self._show_status)
         self.state.errorChanged.connect(self._show_status)
         self.state.busyChanged.connect(self.busy.setVisible)
-        if self._owns_state:
+        if remember:
             self._restore_geometry()
 
     def _dock(self, title, widget, area) -> QDockWidget:
@@ -310,11 +312,12 @@ class MainWindow(QMainWindow):
             self.restoreState(window_state)
 
     def closeEvent(self, event):
-        if self._owns_state:
+        if self._remember:
             store = qsettings()
             save_state(self.state, store)
             store.setValue("geometry", self.saveGeometry())
             store.setValue("window_state", self.saveState())
+        if self._owns_state:
             self.state.shutdown()
         self.compare.shutdown()
         for view in self.experiments.values():

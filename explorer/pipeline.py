@@ -7,7 +7,7 @@ from __future__ import annotations
 import ctypes
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -129,6 +129,7 @@ class Pipeline:
         self._inputs: OrderedDict = OrderedDict()
         self._running: OrderedDict = OrderedDict()
         self._stats: OrderedDict = OrderedDict()
+        self._last = None  # (request without view options, result, output as numpy, output moments)
         self.files: dict = {}  # file_key -> (array, layout)
 
     def input_for(self, req: Request) -> np.ndarray:
@@ -173,17 +174,25 @@ class Pipeline:
         if method.running_stats and not req.training:
             rm, rv = self.running_for(req, x)
             running = dict(running_mean=rm, running_var=rv)
+        # a click (selected) or a histogram option needs no new normalization: reuse the last one
+        key = replace(req, selected=(), bins=0, shared_bins=True, overlays=True)
         t0 = time.perf_counter()
-        result = normalize(x, req.method, layout=req.layout, backend=req.backend, device=req.device,
-                           training=req.training, nonfinite=req.nonfinite, **running, **req.param_dict)
+        if self._last is not None and self._last[0] == key:
+            _, result, out_np, after = self._last
+        else:
+            result = normalize(x, req.method, layout=req.layout, backend=req.backend, device=req.device,
+                               training=req.training, nonfinite=req.nonfinite, **running, **req.param_dict)
+            after = None
         out = result.output
         normalize_ms = (time.perf_counter() - t0) * 1000
         backend = dict(backend=req.backend, device=req.device)
         before, x_range = self._input_stats(req, x, result.sharing)
         hist = histograms(x, out, bins=req.bins, shared=req.shared_bins, range_before=x_range, **backend)
-        after = _moments_after(result, before) or group_moments(out, result.sharing, **backend)
+        if after is None:
+            after = _moments_after(result, before) or group_moments(out, result.sharing, **backend)
+            out_np = out if isinstance(out, np.ndarray) else _to_numpy(out)
+            self._last = (key, result, out_np, after)
         groups = GroupStats.of(before, after)
-        out_np = out if isinstance(out, np.ndarray) else _to_numpy(out)
         overlays = _overlays(x, out_np, result.sharing, groups, hist, req) if req.overlays else []
         tiles_b, tiles_a, tile_index = _tiles(x, out_np, req)
         size = x.size

@@ -75,12 +75,14 @@ class HistogramPanel(QWidget):
             items = self.items[key]
             items["main"].setData(edges, np.log10(1 + counts) if log else counts)
             for k, curve in enumerate(items["overlays"]):
-                if k < shown:
-                    row, cb, ca = c.overlays[k]
-                    oy = cb if key == "before" else ca
-                    curve.setData(edges, np.log10(1 + oy) if log else oy)
+                oy = (c.overlays[k][1] if key == "before" else c.overlays[k][2]) if k < shown else np.zeros(1)
+                nonzero = np.flatnonzero(oy)
+                if nonzero.size:  # only where the group has values: no flat line along the axis
+                    lo, hi = nonzero[0], nonzero[-1] + 1
+                    part = oy[lo:hi]
+                    curve.setData(edges[lo:hi + 1], np.log10(1 + part) if log else part)
                     curve.setPen(pg.mkPen(overlay_color(k), width=2.5 if k == 0 and self.state.selected else 1.3))
-                curve.setVisible(k < shown)
+                curve.setVisible(bool(nonzero.size))
             value = self._selected_value(arr)
             visible = value is not None and bool(np.isfinite(value))
             items["line"].setVisible(visible)

@@ -115,3 +115,13 @@ def test_file_input_fixes_the_shape(qtbot, state):
     update_and_wait(qtbot, state, layout="NCHW")
     np.testing.assert_array_equal(state.computed.x, data.transpose(0, 3, 1, 2))
     update_and_wait(qtbot, state, input="normal", shape=(2, 3, 4, 4))
+
+
+def test_a_click_or_a_histogram_option_reuses_the_normalization(qtbot, state):
+    update_and_wait(qtbot, state, seed=2)
+    result = state.result
+    update_and_wait(qtbot, state, selected=(0, 1, 2, 3))
+    update_and_wait(qtbot, state, bins=32, shared_bins=False)
+    assert state.result is result and len(state.computed.hist.counts_after) == 32
+    update_and_wait(qtbot, state, params={"eps": 1e-3})
+    assert state.result is not result

@@ -45,27 +45,38 @@ def test_hundreds_of_repaints(qtbot, window):
 
 
 def test_settings_are_remembered_between_runs(qtbot):
-    first = MainWindow()
+    first = MainWindow(remember=True)
     qtbot.addWidget(first)
     qtbot.waitUntil(lambda: first.state.result is not None, timeout=RESULT_TIMEOUT)
     update_and_wait(qtbot, first.state, method="group", params={"groups": 2}, layout="NHWC", seed=5, log_counts=True)
     first.close()
-    second = MainWindow()
+    second = MainWindow(remember=True)
     qtbot.addWidget(second)
     qtbot.waitUntil(lambda: second.state.result is not None, timeout=RESULT_TIMEOUT)
     s = second.state
     assert (s.method, s.params, s.layout, s.seed, s.log_counts) == ("group", {"groups": 2}, "NHWC", 5, True)
 
 
+def test_a_window_built_in_code_starts_from_the_defaults(qtbot):
+    from explorer.settings_store import qsettings
+    qsettings().setValue("session", '{"method": "group", "shape": [4, 8, 8, 8]}')
+    w = MainWindow()
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.state.result is not None, timeout=RESULT_TIMEOUT)
+    assert w.state.method == "batch"
+    w.close()
+    assert qsettings().value("session") == '{"method": "group", "shape": [4, 8, 8, 8]}'  # nothing saved
+
+
 def test_bad_remembered_settings_fall_back_to_defaults(qtbot):
     from explorer.settings_store import qsettings
     qsettings().setValue("session", '{"method": "group", "params": {"groups": 3}, "shape": [4, 8, 8, 8]}')
-    w = MainWindow()
+    w = MainWindow(remember=True)
     qtbot.addWidget(w)
     qtbot.waitUntil(lambda: w.state.result is not None, timeout=RESULT_TIMEOUT)
     assert w.state.error is None and w.state.method == "batch"
     qsettings().setValue("session", "{not json")
-    w2 = MainWindow()
+    w2 = MainWindow(remember=True)
     qtbot.addWidget(w2)
     qtbot.waitUntil(lambda: w2.state.result is not None, timeout=RESULT_TIMEOUT)
     assert w2.state.error is None

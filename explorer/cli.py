@@ -11,6 +11,7 @@ from pathlib import Path
 from kernels import METHODS, NormError, available_backends, available_devices, prepare
 from kernels.inputs import GENERATORS
 from kernels.layouts import COMMON_LAYOUTS
+from kernels.methods import code_for
 
 from .cli_common import IO_FAILURE, CliError, check_extension, parse_ints, parse_size, qt_app, save_widget_file, \
     wait_for
@@ -291,8 +292,9 @@ def cmd_info(args) -> int:
     _, params, sharing, layout = prepare(args.name, settings["shape"], settings["layout"], **settings["params"])
     out = [f"{spec.label} ({spec.name})", "", spec.summary, "", spec.formula, "",
            f"Statistics shared ({layout}, shape {tuple(settings['shape'])}): {sharing.describe()}", "",
-           "Conventions:"] + [f"  - {c}" for c in conventions(spec, params)] + [""]
-    for title, code in spec.code(layout, tuple(settings["shape"]), params).items():
+           "Conventions:"] + [f"  - {c}" for c in conventions(spec, params, settings.get("training", True))] + [""]
+    training = settings.get("training", True)
+    for title, code in code_for(args.name, layout, settings["shape"], params, training).items():
         out += [f"{title}:", *("    " + line for line in code.splitlines()), ""]
     if spec.pitfalls:
         out += ["Pitfalls:"] + [f"  - {t}" for t in spec.pitfalls] + [""]

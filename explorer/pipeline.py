@@ -220,12 +220,13 @@ class Pipeline:
 
 def _moments_after(result, before):
     """The output's group moments from the input's, when the method maps each group by a line
-    a·x + b (mean → a·mean + b, var → a²·var): no pass over the output. None otherwise."""
+    a·(x − c) + b (mean → a·(mean − c) + b, var → a²·var): no pass over the output. None otherwise."""
     if result.group_map is None or before.stat_shape != result.sharing.stat_shape:
         return None
-    a, b = (np.broadcast_to(np.asarray(_as_numpy(v), np.float64), before.stat_shape).ravel()
-            for v in result.group_map)
-    return GroupMoments(before.stat_shape, before.count, a * before.mean + b, a * a * before.var)
+    a, c, b = (np.broadcast_to(np.asarray(_as_numpy(v), np.float64), before.stat_shape).ravel()
+               for v in result.group_map)
+    # in float64, a·(mean − c) is exactly 0 where the group's own mean was the center
+    return GroupMoments(before.stat_shape, before.count, a * (before.mean - c) + b, a * a * before.var)
 
 
 def _as_numpy(v):

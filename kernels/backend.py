@@ -134,12 +134,14 @@ class NumpyOps(Ops):
         return x.sum(axis=axes, keepdims=True)
 
     def mean_of_squares(self, x, axes):
-        """mean(x * x) over axes (keepdims) without a temporary array: einsum sums the products."""
+        """mean(x * x) over axes (keepdims) without a temporary array the size of x: einsum sums the
+        products, accumulating in float64 (a float32 running sum drifts on groups of millions)."""
         letters = "abcdefghijklmnop"[:x.ndim]
         kept = "".join(c for i, c in enumerate(letters) if i not in axes)
-        total = np.einsum(f"{letters},{letters}->{kept}", x, x)
+        total = np.einsum(f"{letters},{letters}->{kept}", x, x, dtype=np.float64)
         count = int(np.prod([x.shape[i] for i in axes]))
-        return (total / count).reshape(tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
+        shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+        return (total / count).reshape(shape).astype(x.dtype, copy=False)
 
     def scale_(self, x, factor):
         """x *= factor in place (x must be a temporary the caller owns)."""

@@ -60,7 +60,7 @@ def _standard(ctx, center=True, eps=None):
     inv = to_stat(ctx, part, inverse_std(ctx.ops, m.var, eps))
     mean = to_stat(ctx, part, m.mean)
     return dict(output=y, mean=mean, var=to_stat(ctx, part, m.var),
-                group_map=group_map(ctx, part, inv, -mean * inv))
+                group_map=group_map(ctx, part, inv, mean))
 
 
 def _rows(ctx, part, s):
@@ -89,7 +89,7 @@ def _eval_with_running(ctx):
     mean, var = per_channel(ctx, rm, "running_mean"), per_channel(ctx, rv, "running_var")
     inv = inverse_std(ctx.ops, var, eps)
     y = affine(ctx, (ctx.x - mean) * inv)
-    return dict(output=y, mean=mean, var=var, group_map=group_map(ctx, ctx.sharing, inv, -mean * inv))
+    return dict(output=y, mean=mean, var=var, group_map=group_map(ctx, ctx.sharing, inv, mean))
 
 
 def _batch_training(ctx, renorm=False):
@@ -112,14 +112,14 @@ def _batch_training(ctx, renorm=False):
     y = standardize(ctx, part, xe, m, eps)
     mean, inv = to_stat(ctx, part, m.mean), to_stat(ctx, part, inverse_std(ops, m.var, eps))
     out = dict(mean=mean, var=to_stat(ctx, part, m.var), stats={})
-    scale, shift = inv, -mean * inv
+    scale, shift = inv, 0.0
     track = ctx.running_mean is not None or ctx.running_var is not None or renorm
     if track:
         rm, rv = _running_inputs(ctx)
         if renorm:
             y, r, d = _renorm_correction(ctx, part, m, y, rm, rv)
             out["stats"].update(r=r, d=d)
-            scale, shift = scale * r, shift * r + d
+            scale, shift = scale * r, d
         means, variances = _rows(ctx, part, m.mean), _rows(ctx, part, m.var)
         counts = _rows(ctx, part, m.count) if m.finite is not None else part.group_size
         nbt = ctx.num_batches_tracked
@@ -130,7 +130,7 @@ def _batch_training(ctx, renorm=False):
             ctx.warn("running_var was not updated: one value per channel has no unbiased variance")
         out.update(running_mean=rm, running_var=rv, num_batches_tracked=nbt)
     out["output"] = affine(ctx, y)
-    out["group_map"] = group_map(ctx, part, scale, shift)
+    out["group_map"] = group_map(ctx, part, scale, mean, shift)
     return out
 
 
@@ -216,6 +216,8 @@ def _compute_lrn(ctx):
         index[cpos] = slice(offset, offset + channels)
         acc = padded[tuple(index)] if acc is None else acc + padded[tuple(index)]
     window_mean = acc / size
+    if not bad and not ops.all(ops.isfinite(window_mean)):
+        ctx.overflow = True  # squares of finite values overflow: normalize retries in float64
     div = ops.power(window_mean * p["alpha"] + p["k"], p["beta"])
     zero = ops.count(div == 0)
     if zero:
@@ -236,10 +238,10 @@ def _compute_standardize(ctx):
                  f"(scikit-learn's rule), so they map to 0 instead of 0/0")
     scale = ops.where(m.var == 0, 1.0, ops.sqrt(m.var)) if p["with_std"] else ops.full(m.var.shape, 1.0, like=m.var)
     y = ((xe - m.mean) if p["with_mean"] else xe) / scale
-    scale_s = to_stat(ctx, part, scale)
-    shift = -to_stat(ctx, part, m.mean) / scale_s if p["with_mean"] else scale_s * 0.0
-    return dict(output=ops.reshape(y, ctx.shape), mean=to_stat(ctx, part, m.mean), var=to_stat(ctx, part, m.var),
-                stats=dict(scale=scale_s), group_map=group_map(ctx, part, 1.0 / scale_s, shift))
+    scale_s, mean = to_stat(ctx, part, scale), to_stat(ctx, part, m.mean)
+    center = mean if p["with_mean"] else 0.0
+    return dict(output=ops.reshape(y, ctx.shape), mean=mean, var=to_stat(ctx, part, m.var),
+                stats=dict(scale=scale_s), group_map=group_map(ctx, part, 1.0 / scale_s, center))
 
 
 def _compute_minmax(ctx):
@@ -269,7 +271,7 @@ def _compute_minmax(ctx):
     y = xe * scale + (a - lo * scale)
     if p["clip"]:
         y = ops.clip(y, a, b)
-    line = None if p["clip"] else group_map(ctx, part, to_stat(ctx, part, scale), to_stat(ctx, part, a - lo * scale))
+    line = None if p["clip"] else group_map(ctx, part, to_stat(ctx, part, scale), to_stat(ctx, part, lo), a)
     return dict(output=ops.reshape(y, ctx.shape), mean=to_stat(ctx, part, lo), var=to_stat(ctx, part, data_range ** 2),
                 stats=dict(data_min=to_stat(ctx, part, lo), data_max=to_stat(ctx, part, hi)), group_map=line)
 
@@ -327,22 +329,24 @@ def _keras_momentum(p):
     return f"momentum={_fmt(m if p['momentum_convention'] == 'keras' else round(1 - m, 10))}"
 
 
-def _code_batch(layout, shape, p):
+def _code_batch(layout, shape, p, training=True):
     c = _sz(layout, shape)[CHANNEL]
+    mode = ("bn.train()  # batch statistics (and running averages updated); bn.eval() uses the running ones"
+            if training else "bn.eval()  # running_mean / running_var (after training), not the batch's statistics")
     torch = _torch(layout, _canonical(layout), [
-        f"bn = nn.BatchNorm{_dims(layout)}({c}, {_eps_momentum(p)})",
-        "bn.train()  # batch statistics; bn.eval() uses running_mean / running_var",
-        "y = bn(x)"])
+        f"bn = nn.BatchNorm{_dims(layout)}({c}, {_eps_momentum(p)})", mode, "y = bn(x)"])
     keras = _keras([
         f"bn = layers.BatchNormalization(axis={layout.index(CHANNEL)}, epsilon={_fmt(p['eps'])}, "
         f"{_keras_momentum(p)})",
-        "y = bn(x, training=True)  # training=False uses moving_mean / moving_variance",
+        f"y = bn(x, training={training})  # training=False uses moving_mean / moving_variance",
         "# Keras' momentum is torch's 1 − momentum, and its moving_variance uses the biased variance"])
     return {"PyTorch": torch, "Keras": keras}
 
 
-def _code_ghost(layout, shape, p):
-    code = _code_batch(layout, shape, p)
+def _code_ghost(layout, shape, p, training=True):
+    code = _code_batch(layout, shape, p, training)
+    if not training:  # eval: virtual batches play no part, it is BatchNorm with running statistics
+        return code
     vb = p["virtual_batch"]
     code["PyTorch"] = code["PyTorch"].replace("y = bn(x)", f"y = torch.cat([bn(chunk) for chunk in x.split({vb})])")
     code["Keras"] = _keras([
@@ -353,7 +357,9 @@ def _code_ghost(layout, shape, p):
     return code
 
 
-def _code_renorm(layout, shape, p):
+def _code_renorm(layout, shape, p, training=True):
+    if not training:  # in eval Batch Renormalization is BatchNorm with the running statistics
+        return _code_batch(layout, shape, p, training)
     rmax, dmax = p["rmax"], p["dmax"]
     torch = _torch(layout, _canonical(layout), [
         "# no built-in in torch; one training step of Batch Renormalization:",
@@ -373,7 +379,7 @@ def _code_renorm(layout, shape, p):
     return {"PyTorch": torch, "Keras": keras}
 
 
-def _code_layer(layout, shape, p):
+def _code_layer(layout, shape, p, training=True):
     s = _sz(layout, shape)
     dims = [s[a] for a in _canonical(layout)[1:]]
     torch = _torch(layout, _canonical(layout), [f"ln = nn.LayerNorm({dims}, eps={_fmt(p['eps'])})", "y = ln(x)"])
@@ -382,7 +388,7 @@ def _code_layer(layout, shape, p):
     return {"PyTorch": torch, "Keras": keras}
 
 
-def _code_channel(layout, shape, p):
+def _code_channel(layout, shape, p, training=True):
     c = _sz(layout, shape)[CHANNEL]
     torch = _torch(layout, _channels_last(layout), [f"ln = nn.LayerNorm({c}, eps={_fmt(p['eps'])})  "
                                                     "# over the last axis only", "y = ln(x)"])
@@ -391,7 +397,7 @@ def _code_channel(layout, shape, p):
     return {"PyTorch": torch, "Keras": keras}
 
 
-def _code_instance(layout, shape, p):
+def _code_instance(layout, shape, p, training=True):
     c = _sz(layout, shape)[CHANNEL]
     torch = _torch(layout, _canonical(layout), [
         f"norm = nn.InstanceNorm{_dims(layout)}({c}, eps={_fmt(p['eps'])})  # affine=False, no running stats",
@@ -401,7 +407,7 @@ def _code_instance(layout, shape, p):
     return {"PyTorch": torch, "Keras": keras}
 
 
-def _code_group(layout, shape, p):
+def _code_group(layout, shape, p, training=True):
     c = _sz(layout, shape)[CHANNEL]
     torch = _torch(layout, _canonical(layout), [
         f"gn = nn.GroupNorm({p['groups']}, {c}, eps={_fmt(p['eps'])})", "y = gn(x)"])
@@ -410,7 +416,7 @@ def _code_group(layout, shape, p):
     return {"PyTorch": torch, "Keras": keras}
 
 
-def _code_rms(layout, shape, p):
+def _code_rms(layout, shape, p, training=True):
     s = _sz(layout, shape)
     dims = [s[a] for a in _canonical(layout)[1:]]
     note = "  # eps=None: torch.finfo(x.dtype).eps" if p["eps"] is None else ""
@@ -421,14 +427,14 @@ def _code_rms(layout, shape, p):
     return {"PyTorch": torch, "Keras": keras}
 
 
-def _code_pixel(layout, shape, p):
+def _code_pixel(layout, shape, p, training=True):
     c = layout.index(CHANNEL)
     torch = _torch(layout, layout, [f"y = x * torch.rsqrt(x.pow(2).mean(dim={c}, keepdim=True) + {_fmt(p['eps'])})"])
     keras = _keras([f"y = x * ops.rsqrt(ops.mean(ops.square(x), axis={c}, keepdims=True) + {_fmt(p['eps'])})"])
     return {"PyTorch": torch, "Keras": keras}
 
 
-def _code_lrn(layout, shape, p):
+def _code_lrn(layout, shape, p, training=True):
     size = p["size"]
     torch = _torch(layout, _canonical(layout), [
         f"lrn = nn.LocalResponseNorm({size}, alpha={_fmt(p['alpha'])}, beta={_fmt(p['beta'])}, k={_fmt(p['k'])})",
@@ -444,7 +450,7 @@ def _code_lrn(layout, shape, p):
     return {"PyTorch": torch, "TensorFlow": keras.replace(".permute", ".transpose")}
 
 
-def _code_frn(layout, shape, p):
+def _code_frn(layout, shape, p, training=True):
     dims = [i for i, a in enumerate(layout) if a in spatial_axes(layout)]
     tail = [f"y = torch.maximum(y, torch.tensor({_fmt(p['tau'])}))  # TLU (tau is learned in the paper)"] \
         if p["tlu"] else []
@@ -457,16 +463,17 @@ def _code_frn(layout, shape, p):
     return {"PyTorch": torch, "Keras": keras}
 
 
-def _code_custom(layout, shape, p):
+def _code_custom(layout, shape, p, training=True):
     dims = [i for i, a in enumerate(layout) if a in p["axes"]]
     eps = _fmt(p["eps"])
     if p["groups"] > 1:
+        c = layout.index(CHANNEL)
+        grouped = [d + (d >= c) for d in dims]  # after the split, C's position holds the group index
         return {"PyTorch": _torch(layout, layout, [
             f"# split C into {p['groups']} groups, reduce inside each group and over {p['axes'].replace(CHANNEL, '')}",
-            f"g = x.unflatten({layout.index(CHANNEL)}, ({p['groups']}, -1))",
-            "dims = [d + (d > %d) for d in %s]" % (layout.index(CHANNEL), dims),
-            "var, mean = torch.var_mean(g, dim=dims, unbiased=False, keepdim=True)",
-            f"y = ((g - mean) / (var + {eps}).sqrt()).flatten({layout.index(CHANNEL)}, {layout.index(CHANNEL) + 1})"])}
+            f"g = x.unflatten({c}, ({p['groups']}, -1))",
+            f"var, mean = torch.var_mean(g, dim={grouped}, unbiased=False, keepdim=True)",
+            f"y = ((g - mean) / (var + {eps}).sqrt()).flatten({c}, {c + 1})"])}
     if p["center"]:
         lines = [f"var, mean = torch.var_mean(x, dim={dims}, unbiased=False, keepdim=True)",
                  f"y = (x - mean) / torch.sqrt(var + {eps})"]
@@ -477,7 +484,7 @@ def _code_custom(layout, shape, p):
     return {"PyTorch": _torch(layout, layout, lines), "Keras": _keras(klines)}
 
 
-def _code_standardize(layout, shape, p):
+def _code_standardize(layout, shape, p, training=True):
     dims = [i for i, a in enumerate(layout) if a in p["axes"]]
     features = [a for a in layout if a not in p["axes"]]
     return {
@@ -493,7 +500,7 @@ def _code_standardize(layout, shape, p):
             "y = (x - mean) / torch.where(std == 0, 1, std)"])}
 
 
-def _code_minmax(layout, shape, p):
+def _code_minmax(layout, shape, p, training=True):
     dims = [i for i, a in enumerate(layout) if a in p["axes"]]
     a, b = p["feature_range"]
     return {
@@ -505,6 +512,18 @@ def _code_minmax(layout, shape, p):
         "PyTorch": _torch(layout, layout, [
             f"lo, hi = x.amin(dim={dims}, keepdim=True), x.amax(dim={dims}, keepdim=True)",
             f"y = (x - lo) / torch.where(hi == lo, 1, hi - lo) * {_fmt(b - a)} + {_fmt(a)}"])}
+
+
+def code_for(method: str, layout: str, shape, params: dict, training: bool = True) -> dict:
+    """The equivalent code of `method` for these settings, {language: text}, the affine step included."""
+    code = METHODS[method].code(layout, tuple(shape), params, training)
+    w, b = params.get("weight"), params.get("bias")
+    if w is None and b is None:
+        return code
+    scalars = all(v is None or isinstance(v, (int, float)) for v in (w, b))
+    step = (f"y = y * {_fmt(1.0 if w is None else float(w))} + {_fmt(0.0 if b is None else float(b))}"
+            "  # the affine step: γ, β" if scalars else "y = y * weight + bias  # your per-channel γ, β arrays")
+    return {lang: text if lang == "scikit-learn" else text + "\n" + step for lang, text in code.items()}
 
 
 def _rows_line(layout, shape, axes) -> str:

@@ -36,7 +36,8 @@ def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
     """Mean and biased variance (or mean square) of xe (x reshaped to part.expanded_shape)."""
     ops, axes = ctx.ops, part.reduce_positions
     mean = ops.mean(xe, axes)
-    if not ops.all(ops.isfinite(mean)):
+    mean_finite = ops.all(ops.isfinite(mean))
+    if not mean_finite:
         finite = ops.isfinite(xe)
         bad = part.group_size * part.n_groups - ops.count(finite)
         if bad and ctx.nonfinite == "omit":
@@ -48,9 +49,13 @@ def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
             ctx.overflow = True  # finite values whose sum overflows: normalize retries in float64
     if center:
         d = xe - mean
-        return Moments(mean, ops.mean_of_squares(d, axes), part.group_size, centered=d, owns_centered=True)
-    var = ops.mean_of_squares(xe, axes)
-    return Moments(ops.zeros(var.shape, like=var), var, part.group_size, centered=xe)
+        m = Moments(mean, ops.mean_of_squares(d, axes), part.group_size, centered=d, owns_centered=True)
+    else:
+        var = ops.mean_of_squares(xe, axes)
+        m = Moments(ops.zeros(var.shape, like=var), var, part.group_size, centered=xe)
+    if mean_finite and not ops.all(ops.isfinite(m.var)):
+        ctx.overflow = True  # finite values whose squares overflow: normalize retries in float64
+    return m
 
 
 def _moments_omitting(ctx, part, xe, finite, center, bad) -> Moments:
@@ -137,10 +142,11 @@ def _affine_operand(ctx, value, name):
     return v
 
 
-def group_map(ctx, part: Partition, scale, shift):
-    """(a, b), broadcastable to part.stat_shape, with output = a·x + b inside every statistics group
-    (scale, shift: the normalizing step; the affine step is folded in). None when the map is not
-    one line per group: non-finite inputs set to 0, or a weight that differs within a group."""
+def group_map(ctx, part: Partition, scale, center, shift=0.0):
+    """(a, c, b), each broadcastable to part.stat_shape, with output = a·(x − c) + b inside every
+    statistics group: normalizing is one straight line per group (the affine step folded in).
+    Keeping the center c apart lets a caller compute a·(mean − c) exactly. None when the map is
+    not one line per group: non-finite inputs set to 0, or a weight that differs within a group."""
     if ctx.finite is not None:
         return None
     a, b = scale, shift
@@ -157,7 +163,7 @@ def group_map(ctx, part: Partition, scale, shift):
             a, b = a * operand, b * operand
         else:
             b = b + operand
-    return a, b
+    return a, center, b
 
 
 def group_warnings(ctx, part: Partition, m: Moments, eps: float, center: bool = True):

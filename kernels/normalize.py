@@ -40,8 +40,8 @@ class Result:
     stats: every named statistic the method used (r and d for batch_renorm, scale, ...).
     running_mean, running_var, num_batches_tracked: updated values (training with running
         statistics given); None otherwise.
-    group_map: (a, b), broadcastable to `sharing.stat_shape`, when output = a·x + b inside every
-        statistics group (normalizing is a straight line per group); None when it is not.
+    group_map: (a, c, b), each broadcastable to `sharing.stat_shape`, when output = a·(x − c) + b
+        inside every statistics group (normalizing is a straight line per group); None when not.
     warnings: human-readable sentences for anything odd; empty when nothing is.
     """
 
@@ -154,13 +154,14 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
                   num_batches_tracked=int(num_batches_tracked), nonfinite=nonfinite,
                   compute_eps=ops.finfo_eps(xc), sharing=sharing)
     try:
-        out = m.compute(ctx)
-        if ctx.overflow and compute_dtype != ops.xp.float64:
-            ctx = replace(ctx, x=ops.astype(xb, ops.xp.float64), overflow=False, warnings=[])
+        with np.errstate(all="ignore"):  # what goes wrong is reported in res.warnings, in words
             out = m.compute(ctx)
-            out["output"] = ops.astype(out["output"], compute_dtype)
-            ctx.warn("the values are too large for float32 statistics (sums overflow): computed in float64; "
-                     "the statistics are float64")
+            if ctx.overflow and compute_dtype != ops.xp.float64:
+                ctx = replace(ctx, x=ops.astype(xb, ops.xp.float64), overflow=False, warnings=[])
+                out = m.compute(ctx)
+                out["output"] = ops.astype(out["output"], compute_dtype)
+                ctx.warn("the values are too large for float32 statistics (sums overflow): computed in float64; "
+                         "the statistics are float64")
     except ValueError as exc:
         raise fail(str(exc)) from None
     output = out["output"] if ctx.finite is None else ops.where(ctx.finite, out["output"], 0.0)

@@ -60,7 +60,8 @@ class Method:
     BatchNorm's N, H, W on images and N, L on sequences); '' when the `axes` parameter
     decides. sharing(layout, shape, params) -> Partition or ChannelWindow.
     compute(ctx) -> dict(output=..., mean=..., var=..., [stats, running_mean, ...]).
-    code(layout, shape, params) -> {"PyTorch": text, "Keras": text, ...}: equivalent code.
+    code(layout, shape, params, training) -> {"PyTorch": text, "Keras": text, ...}: equivalent code
+    without the affine step (kernels.methods.code_for adds it).
     """
 
     name: str

@@ -11,6 +11,7 @@ from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import (QHBoxLayout, QPlainTextEdit, QPushButton, QSplitter, QTabWidget, QTextBrowser,
                                QVBoxLayout, QWidget)
 
+from kernels.methods import code_for
 from kernels.partition import ChannelWindow
 
 from ..conventions import conventions
@@ -90,7 +91,8 @@ class InfoPanel(QWidget):
     def _refresh_code(self, spec, params):
         s = self.state
         try:
-            code = spec.code(s.layout, s.shape, params) if params and s.sharing is not None else {}
+            code = code_for(s.method, s.layout, s.shape, params, s.training) if params and s.sharing is not None \
+                else {}
         except (KeyError, ValueError, TypeError):
             code = {}
         if code == self._code:

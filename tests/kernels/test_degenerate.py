@@ -116,3 +116,25 @@ def test_batchnorm_eps_zero_in_training_names_torchs_refusal():
         F.batch_norm(torch.from_numpy(x), None, None, training=True, eps=0.0)
     res = normalize(x, "batch", eps=0.0)
     assert np.all(np.isfinite(res.output)) and any("torch refuses eps=0" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize("name", ["layer", "batch", "rms", "group", "instance", "lrn"])
+def test_squares_that_overflow_float32_are_computed_in_float64(name):
+    x = generate("normal", (4, 3, 4, 4), seed=1) * np.float32(1e20)
+    settings = {"alpha": 1.0} if name == "lrn" else {}
+    res = normalize(x, name, **settings)
+    expected = normalize(x.astype(np.float64), name, **settings).output
+    np.testing.assert_allclose(res.output, expected, rtol=1e-5, atol=1e-6)
+    assert res.output.dtype == np.float32 and np.any(res.output != 0)  # not silently zeroed
+    assert any("too large for float32" in w for w in res.warnings)
+
+
+def test_large_groups_keep_float32_precision():
+    """A float32 running sum of a million squares drifts; the NumPy backend accumulates in float64."""
+    x = generate("normal", (2, 16, 256, 256), seed=0)
+    for name in ("rms", "layer"):
+        res, exact = normalize(x, name), normalize(x.astype(np.float64), name)
+        assert np.abs(res.var / exact.var - 1).max() < 1e-6
+        t = torch.from_numpy(x)
+        ref = F.rms_norm(t, t.shape[1:]) if name == "rms" else F.layer_norm(t, t.shape[1:])
+        assert np.abs(res.output - exact.output).max() <= 2 * np.abs(ref.numpy() - exact.output).max() + 1e-6

@@ -1,4 +1,4 @@
-"""Result.group_map: where a method reports output = a·x + b per statistics group, that line
+"""Result.group_map: where a method reports output = a·(x − c) + b per statistics group, that line
 reproduces its output exactly; where the map is not a line per group it reports None."""
 
 import numpy as np
@@ -28,8 +28,8 @@ def test_group_map_reproduces_the_output(name, settings, training):
     if res.group_map is None:
         return
     part = res.sharing
-    a, b = (np.broadcast_to(v, part.stat_shape).reshape(part.expanded_stat_shape) for v in res.group_map)
-    line = (x.reshape(part.expanded_shape) * a + b).reshape(x.shape)
+    a, c, b = (np.broadcast_to(v, part.stat_shape).reshape(part.expanded_stat_shape) for v in res.group_map)
+    line = ((x.reshape(part.expanded_shape) - c) * a + b).reshape(x.shape)
     np.testing.assert_allclose(line, res.output, rtol=1e-9, atol=1e-9)
 
 

@@ -107,7 +107,11 @@ class NumpyOps(Ops):
         return np.asarray(x, dtype=dtype)
 
     def compute_dtype(self, x):
-        return x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+        """float32/float64 (either byte order) keep their size, longdouble computes in float64,
+        half precision and integers in float32."""
+        if x.dtype.kind == "f" and x.dtype.itemsize >= 4:
+            return np.dtype(np.float64 if x.dtype.itemsize >= 8 else np.float32)
+        return np.dtype(np.float32)
 
     def is_half(self, x):
         return x.dtype == np.float16
@@ -229,7 +233,10 @@ class TorchOps(Ops):
         t = self.torch
         if isinstance(x, t.Tensor):
             x = x.detach()
-        elif isinstance(x, np.ndarray) and x.dtype.kind in "fiub" and x.dtype.byteorder in "=|":
+        elif isinstance(x, np.ndarray) and x.dtype.kind in "fiub":
+            if x.dtype.byteorder not in "=|" or (x.dtype.kind == "f" and x.dtype.itemsize > 8):
+                # torch takes native byte order only, and no longdouble
+                x = x.astype(np.float64 if x.dtype.kind == "f" and x.dtype.itemsize > 8 else x.dtype.newbyteorder("="))
             x = t.from_numpy(np.ascontiguousarray(x) if x.flags.writeable else np.array(x))
         else:
             x = t.as_tensor(np.asarray(x))

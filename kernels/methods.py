@@ -81,9 +81,12 @@ def _running_inputs(ctx):
 
 def _eval_with_running(ctx):
     """Eval mode: normalize with the running statistics (torch's F.batch_norm(training=False))."""
-    if ctx.running_mean is None or ctx.running_var is None:
-        ctx.warn("eval mode without running statistics: using a freshly initialised module's running_mean=0 "
-                 "and running_var=1, so the output is x / √(1 + eps) ≈ x, not normalized at all")
+    missing = [name for name, value in (("running_mean=0", ctx.running_mean), ("running_var=1", ctx.running_var))
+               if value is None]
+    if missing:
+        ctx.warn(f"eval mode without {' and '.join(m.split('=')[0] for m in missing)}: using a freshly initialised "
+                 f"module's {' and '.join(missing)}" + (", so the output is x / √(1 + eps) ≈ x, not normalized at all"
+                                                        if len(missing) == 2 else ""))
     rm, rv = _running_inputs(ctx)
     eps = ctx.params["eps"]
     mean, var = per_channel(ctx, rm, "running_mean"), per_channel(ctx, rv, "running_var")

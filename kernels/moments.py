@@ -203,8 +203,11 @@ def update_running(ctx, mean, var, count, running_mean, running_var, num_batches
     num_batches_tracked += 1
     if convention == "keras":
         keep = momentum
-        return (keep * running_mean + (1 - keep) * mean,
-                keep * running_var + (1 - keep) * var, num_batches_tracked)
+        new_mean, new_var = keep * running_mean + (1 - keep) * mean, keep * running_var + (1 - keep) * var
+        if not isinstance(count, (int, float)):  # channels with no finite values keep their running statistics
+            new_mean = ops.where(count > 0, new_mean, running_mean)
+            new_var = ops.where(count > 0, new_var, running_var)
+        return new_mean, new_var, num_batches_tracked
     factor = 1.0 / num_batches_tracked if momentum is None else momentum
     new_mean = (1 - factor) * running_mean + factor * mean
     if isinstance(count, (int, float)):
@@ -213,4 +216,5 @@ def update_running(ctx, mean, var, count, running_mean, running_var, num_batches
         return new_mean, (1 - factor) * running_var + factor * var * (count / (count - 1)), num_batches_tracked
     unbiased = var * count / ops.maximum(count - 1, 1.0)
     new_var = ops.where(count > 1, (1 - factor) * running_var + factor * unbiased, running_var)
-    return new_mean, new_var, num_batches_tracked
+    # a channel whose values were all left out (NaN/Inf) has no batch statistics: keep its running ones
+    return ops.where(count > 0, new_mean, running_mean), new_var, num_batches_tracked

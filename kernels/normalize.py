@@ -11,6 +11,7 @@ import numpy as np
 from .backend import get_ops, is_torch_tensor
 from .layouts import check_layout
 from .methods import METHODS
+from .partition import Partition
 from .registry import Context, Method, resolve_params
 
 NONFINITE_POLICIES = ("omit", "propagate")
@@ -31,7 +32,8 @@ class Result:
     """What `normalize` returns.
 
     output: same shape and layout as x; a numpy array (numpy backend) or a torch tensor on
-        `device` (torch backend); float16/bfloat16 inputs get their own dtype back.
+        `device` (torch backend); float16 (and, on the torch backend, bfloat16) inputs get their
+        own dtype back; numpy has no bfloat16, so bfloat16 tensors come back as float32 there.
     mean, var: the statistics used, one entry per statistics group in layout order (shape
         `sharing.stat_shape`: e.g. (1, C, 1, 1) for BatchNorm on NCHW, (N, G, 1, 1) for
         GroupNorm). var is the biased variance; methods that do not center report mean 0 and
@@ -65,8 +67,8 @@ class Result:
 
 
 def get_method(name: str) -> Method:
-    if name not in METHODS:
-        raise NormError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}", method=name)
+    if not isinstance(name, str) or name not in METHODS:
+        raise NormError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}", method=str(name))
     return METHODS[name]
 
 
@@ -90,14 +92,18 @@ def _shape_of(x, name, layout):
     return x, shape
 
 
-def prepare(method: str, shape, layout: str = "NCHW", **params):
-    """(Method, resolved params, sharing) for a shape, without data; NormError on bad arguments."""
+def prepare(method: str, shape, layout: str = "NCHW", training: bool = True, **params):
+    """(Method, resolved params, sharing, layout) for a shape, without data; NormError on bad
+    arguments. In eval mode the BatchNorm family shares one running statistic per channel."""
     m = get_method(method)
     try:
         layout = check_layout(layout)
     except ValueError as exc:
-        raise NormError(str(exc), method=method, shape=shape) from None
-    shape = tuple(int(s) for s in shape)
+        raise NormError(str(exc), method=method) from None
+    try:
+        shape = tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise NormError(f"shape {shape!r} is not a sequence of axis sizes", method=method, layout=layout) from None
     if len(shape) != len(layout):
         raise NormError(f"shape has {len(shape)} axes but layout {layout} names {len(layout)}", method=method,
                         shape=shape, layout=layout)
@@ -107,7 +113,10 @@ def prepare(method: str, shape, layout: str = "NCHW", **params):
         resolved = resolve_params(m, layout, shape, params)
         if resolved.get("momentum_convention") == "keras" and resolved.get("momentum") is None:
             raise ValueError("momentum=None (torch's cumulative average) has no Keras counterpart")
-        return m, resolved, m.sharing(layout, shape, resolved), layout
+        sharing = m.sharing(layout, shape, resolved)
+        if m.running_stats and not training and isinstance(sharing, Partition):
+            sharing = replace(sharing, virtual_batch=0)  # eval: no virtual batches, running statistics
+        return m, resolved, sharing, layout
     except ValueError as exc:
         raise NormError(str(exc), method=method, shape=shape, layout=layout) from None
 
@@ -133,13 +142,19 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
     except ValueError as exc:
         raise NormError(str(exc), method=method) from None
     x, shape = _shape_of(x, method, layout)
-    m, resolved, sharing, layout = prepare(method, shape, layout, **params)
+    m, resolved, sharing, layout = prepare(method, shape, layout, training=bool(training), **params)
 
     def fail(reason):
         return NormError(reason, method=method, shape=shape, layout=layout)
 
     if nonfinite not in NONFINITE_POLICIES:
         raise fail(f"nonfinite={nonfinite!r} is not one of {', '.join(NONFINITE_POLICIES)}")
+    try:
+        num_batches_tracked = int(num_batches_tracked)
+        if num_batches_tracked < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise fail(f"num_batches_tracked={num_batches_tracked!r} must be a count (an integer >= 0)") from None
     try:
         ops = get_ops(backend, device)
     except ValueError as exc:
@@ -151,7 +166,7 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
     xc = ops.astype(xb, compute_dtype)
     ctx = Context(method=m, ops=ops, x=xc, layout=layout, shape=shape, params=resolved, training=bool(training),
                   running_mean=running_mean, running_var=running_var,
-                  num_batches_tracked=int(num_batches_tracked), nonfinite=nonfinite,
+                  num_batches_tracked=num_batches_tracked, nonfinite=nonfinite,
                   compute_eps=ops.finfo_eps(xc), sharing=sharing)
     try:
         with np.errstate(all="ignore"):  # what goes wrong is reported in res.warnings, in words
@@ -173,11 +188,16 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
                   group_map=out.get("group_map"))
 
 
-def shared_mask(method: str, shape, index, layout: str = "NCHW", **params) -> np.ndarray:
+def shared_mask(method: str, shape, index, layout: str = "NCHW", training: bool = True, **params) -> np.ndarray:
     """Boolean array of `shape`: True where an element's value enters the statistics used to
-    normalize x[index] (its statistics group, or its LocalResponseNorm window)."""
-    _, _, sharing, layout = prepare(method, shape, layout, **params)
-    index = tuple(int(i) for i in index)
+    normalize x[index] (its statistics group, or its LocalResponseNorm window). In eval mode the
+    BatchNorm family marks the elements normalized with the same running statistics (the channel)."""
+    _, _, sharing, layout = prepare(method, shape, layout, training=training, **params)
+    try:
+        index = tuple(int(i) for i in index)
+    except (TypeError, ValueError):
+        raise NormError(f"index {index!r} is not a tuple of integers", method=method, shape=sharing.shape,
+                        layout=layout) from None
     if len(index) != len(sharing.shape) or not all(-s <= i < s for i, s in zip(index, sharing.shape)):
         raise NormError(f"index {index} is outside the shape", method=method, shape=sharing.shape, layout=layout)
     index = tuple(i % s for i, s in zip(index, sharing.shape))

@@ -6,6 +6,7 @@ rules that turn a caller's keywords into a complete, validated parameter dict.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -116,45 +117,69 @@ def expand_axes_param(value, layout: str) -> str:
     return "".join(a for a in layout if a in letters)
 
 
+def parse_bool(value) -> bool:
+    """True/False, 1/0 or their words; anything else is a ValueError (2 is not a boolean)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
+def _number(p: Param, value) -> float:
+    """A finite float from value, or ValueError naming the parameter."""
+    if isinstance(value, bool):
+        raise ValueError(f"{p.name}={value!r} is not a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{p.name}={value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{p.name}={value!r} must be a finite number")
+    return number
+
+
 def _coerce(p: Param, value, layout: str):
-    """The value converted to p's kind, or ValueError naming the parameter."""
+    """The value converted to p's kind and checked against its bounds, or ValueError naming p."""
     if p.kind == "array" or (p.kind == "optional_float" and value is None):
         return value
-    try:
-        if p.kind == "int":
-            if isinstance(value, bool) or float(value) != int(float(value)):
-                raise ValueError
-            value = int(float(value))
-        elif p.kind in ("float", "optional_float"):
-            value = float(value)
-        elif p.kind == "bool":
-            if not isinstance(value, (bool, int)) and str(value).lower() not in ("true", "false", "0", "1"):
-                raise ValueError
-            value = value if isinstance(value, bool) else str(value).lower() in ("true", "1")
-        elif p.kind == "range":
-            lo, hi = (float(v) for v in value)
-            if not lo < hi:
-                raise ValueError(f"{p.name} needs low < high, got ({lo:g}, {hi:g})")
-            return (lo, hi)
-        elif p.kind == "axes":
-            return expand_axes_param(value, layout)
-        elif p.kind == "choice":
-            if value not in p.choices:
-                raise ValueError(f"{p.name}={value!r} is not one of {', '.join(map(str, p.choices))}")
-            return value
-    except ValueError as exc:
-        if str(exc):
-            raise
-        raise ValueError(f"{p.name}={value!r} is not a valid {p.kind.replace('optional_', '')}") from None
-    except TypeError:
-        raise ValueError(f"{p.name}={value!r} is not a valid {p.kind}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"{p.name}={value!r} must be a finite number")
-    if p.minimum is not None and value < p.minimum:
-        raise ValueError(f"{p.name}={value:g} must be at least {p.minimum:g}")
-    if p.maximum is not None and value > p.maximum:
-        raise ValueError(f"{p.name}={value:g} must be at most {p.maximum:g}")
-    return value
+    if p.kind == "choice":
+        if value not in p.choices:
+            raise ValueError(f"{p.name}={value!r} is not one of {', '.join(map(str, p.choices))}")
+        return value
+    if p.kind == "axes":
+        return expand_axes_param(value, layout)
+    if p.kind == "bool":
+        try:
+            return parse_bool(value)
+        except ValueError:
+            raise ValueError(f"{p.name}={value!r} is not true or false") from None
+    if p.kind == "range":
+        try:
+            pair = tuple(value)
+        except TypeError:
+            pair = ()
+        if len(pair) != 2 or isinstance(value, str):
+            raise ValueError(f"{p.name}={value!r} needs two numbers (low, high)")
+        lo, hi = (_number(p, v) for v in pair)
+        if not lo < hi:
+            raise ValueError(f"{p.name} needs low < high, got ({lo:g}, {hi:g})")
+        return (lo, hi)
+    number = _number(p, value)
+    if p.kind == "int":
+        if number != int(number):
+            raise ValueError(f"{p.name}={value!r} is not a valid int")
+        number = int(number)
+    if p.minimum is not None and number < p.minimum:
+        raise ValueError(f"{p.name}={number:g} must be at least {p.minimum:g}")
+    if p.maximum is not None and number > p.maximum:
+        raise ValueError(f"{p.name}={number:g} must be at most {p.maximum:g}")
+    return number
 
 
 def resolve_params(method: Method, layout: str, shape: tuple, given: dict) -> dict:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kernels import NormError, normalize, shared_mask
+from kernels import NormError, normalize, prepare, shared_mask
 
 X = np.zeros((2, 6, 4, 4), np.float32)
 
@@ -37,6 +37,14 @@ X = np.zeros((2, 6, 4, 4), np.float32)
     (lambda: normalize(X, "minmax", feature_range=(1, 0)), "low < high"),
     (lambda: normalize(X, "custom", axes="HW", groups=2), "must include C"),
     (lambda: shared_mask("batch", (2, 6, 4, 4), (2, 0, 0, 0)), "index (2, 0, 0, 0) is outside the shape"),
+    (lambda: shared_mask("batch", (2, 6, 4, 4), ("a", 0, 0, 0)), "is not a tuple of integers"),
+    (lambda: normalize(X, "group", groups=float("inf")), "groups=inf must be a finite number"),
+    (lambda: normalize(X, "minmax", feature_range=(0, float("inf"))), "must be a finite number"),
+    (lambda: normalize(X, "minmax", feature_range=(0, 1, 2)), "needs two numbers"),
+    (lambda: normalize(X, "frn", tlu=2), "tlu=2 is not true or false"),
+    (lambda: normalize(X, "batch", num_batches_tracked="a"), "num_batches_tracked='a' must be a count"),
+    (lambda: normalize(X, "batch", num_batches_tracked=-1), "must be a count"),
+    (lambda: prepare("batch", None), "shape None is not a sequence"),
     (lambda: shared_mask("group", (2, 6, 4), (0, 0, 0), groups=4), "shape has 3 axes but layout NCHW names 4"),
 ])
 def test_bad_arguments(call, needle):
@@ -46,7 +54,7 @@ def test_bad_arguments(call, needle):
     assert needle in message
     assert "\n" not in message
     assert isinstance(info.value, NormError)
-    if "unknown method" not in needle:
+    if "unknown method" not in needle and "shape None" not in needle:
         assert "layout" in message
 
 
@@ -64,3 +72,19 @@ def test_numpy_backend_without_torch_asking_for_torch_explains(monkeypatch):
     monkeypatch.setattr(backend, "_import_torch", lambda: (None, "torch is not installed (test)"))
     with pytest.raises(NormError, match="backend 'torch' is unavailable: torch is not installed"):
         normalize(X, "batch", backend="torch")
+
+
+def test_a_method_name_that_is_not_a_string():
+    with pytest.raises(NormError, match="unknown method"):
+        normalize(X, ["batch"])
+
+
+def test_big_endian_and_longdouble_inputs_on_both_backends():
+    import torch
+    x = np.random.default_rng(0).standard_normal((2, 6, 4, 4))
+    expected = normalize(x, "layer").output
+    for arr in (x.astype(">f8"), x.astype(np.longdouble)):
+        for backend in ("numpy", "torch"):
+            out = normalize(arr, "layer", backend=backend).output
+            out = out.numpy() if isinstance(out, torch.Tensor) else out
+            np.testing.assert_allclose(np.asarray(out, np.float64), expected, rtol=1e-12, atol=1e-12)

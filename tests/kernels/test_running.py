@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kernels import normalize
+from kernels import normalize, shared_mask
 from kernels.inputs import generate
 
 from .references import torch
@@ -80,7 +80,7 @@ def test_eval_without_running_statistics_warns_and_barely_changes_x():
     x = generate("shifted", (4, 3, 5, 5), seed=1)
     res = normalize(x, "batch", training=False)
     np.testing.assert_allclose(res.output, x / np.sqrt(1 + 1e-5), rtol=1e-6)
-    assert any("eval mode without running statistics" in w for w in res.warnings)
+    assert any("eval mode without running_mean and running_var" in w for w in res.warnings)
 
 
 def test_batch_renorm_corrects_toward_running_statistics():
@@ -92,3 +92,29 @@ def test_batch_renorm_corrects_toward_running_statistics():
     bn = normalize(x, "batch")
     np.testing.assert_allclose(res.output, bn.output * res.stats["r"] + res.stats["d"], rtol=1e-10)
     assert res.running_mean is not None and not np.allclose(res.running_mean, rm)
+
+
+def test_ghost_batch_in_eval_shares_one_running_statistic_per_channel():
+    x = _batches(1, shape=(8, 3, 2, 2))[0]
+    res = normalize(x, "ghost_batch", training=False, virtual_batch=2, running_mean=np.ones(3), running_var=np.ones(3))
+    assert res.sharing.stat_shape == (1, 3, 1, 1) == np.shape(res.mean)
+    mask = shared_mask("ghost_batch", x.shape, (0, 1, 0, 0), training=False, virtual_batch=2)
+    assert mask[:, 1].all() and not mask[:, 0].any()
+    assert shared_mask("ghost_batch", x.shape, (0, 1, 0, 0), virtual_batch=2)[2:, 1].sum() == 0
+
+
+@pytest.mark.parametrize("convention,momentum", [("torch", 0.1), ("keras", 0.9)])
+def test_a_channel_with_no_finite_values_keeps_its_running_statistics(convention, momentum):
+    x = _batches(1)[0]
+    x[:, 1] = np.nan
+    res = normalize(x, "batch", running_mean=np.full(3, 5.0), running_var=np.full(3, 2.0), momentum=momentum,
+                    momentum_convention=convention)
+    assert res.running_mean[1] == 5.0 and res.running_var[1] == 2.0
+    assert res.running_mean[0] != 5.0 and np.all(np.isfinite(res.output))
+
+
+def test_eval_warning_names_the_missing_statistic():
+    x = _batches(1)[0]
+    res = normalize(x, "batch", training=False, running_mean=np.ones(3))
+    assert any("without running_var" in w and "running_var=1" in w and "running_mean=0" not in w
+               for w in res.warnings)

@@ -29,6 +29,8 @@ def atomic_path(target, suffix: str = ""):
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved file gets the usual permissions
         os.replace(tmp, target)
+    except SaveError:
+        raise  # already says which file and why
     except OSError as exc:
         raise SaveError(f"cannot save {target}: {exc.strerror or exc}") from None
     finally:

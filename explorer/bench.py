@@ -116,6 +116,7 @@ def main(argv=None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from kernels import available_backends
+
     from .main_window import MainWindow
     from .state import AppState
 

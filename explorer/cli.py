@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from math import prod
 from pathlib import Path
 
 from kernels import METHODS, NormError, available_backends, available_devices, prepare
@@ -13,8 +14,9 @@ from kernels.inputs import GENERATORS
 from kernels.layouts import COMMON_LAYOUTS
 from kernels.methods import code_for
 
-from .cli_common import IO_FAILURE, CliError, check_extension, parse_ints, parse_size, qt_app, save_widget_file, \
-    wait_for
+from .cli_common import (IO_FAILURE, CliError, check_extension, parse_ints, parse_number, parse_size, qt_app,
+                         save_widget_file, wait_for)
+from .pipeline import MAX_ELEMENTS, viewable_layout
 
 #: Method parameters whose flag would clash with a command option.
 FLAG_NAMES = {"size": "lrn-size"}
@@ -99,6 +101,12 @@ def settings_from(args, base: dict | None = None) -> dict:
     for key in ("input", "seed", "backend", "device"):
         if getattr(args, key) is not None:
             s[key] = getattr(args, key)
+    if not 0 <= s.get("seed", 0) < 2**63:
+        raise CliError(f"--seed {s['seed']}: must be 0 or more")
+    try:
+        s["layout"] = viewable_layout(s["layout"])
+    except ValueError as exc:
+        raise CliError(f"--layout: {exc}") from None
     if args.eval:
         s["training"] = False
     if s["method"] not in METHODS:
@@ -118,6 +126,10 @@ def settings_from(args, base: dict | None = None) -> dict:
     except NormError as exc:
         raise CliError(str(exc)) from None
     s["params"] = {k: resolved[k] for k in params}
+    elements = prod(s["shape"])
+    if elements > MAX_ELEMENTS:
+        raise CliError(f"--shape {','.join(map(str, s['shape']))}: {elements:,} elements is more than the "
+                       f"{MAX_ELEMENTS:,} the explorer holds in memory")
     _check_environment(s)
     return s
 
@@ -142,7 +154,8 @@ def cmd_export(args) -> int:
     base = _session_settings(args.session) if args.session else None
     settings = settings_from(args, base)
     if args.stats:
-        check_extension(args.stats, (".csv",))
+        check_extension(args.stats, (".csv",), "--stats")
+    dpi = parse_number(args.dpi, "--dpi", 24, 1200)
     if suffix == ".json":
         return _write_session_json(settings, args.out)
     if suffix in (".csv", ".npy") and not args.stats:
@@ -164,7 +177,7 @@ def cmd_export(args) -> int:
             _write_data(state.computed, settings, args.out)
         else:
             target = _view(window, args.view)
-            save_widget_file(target, args.out, size, args.dpi)
+            save_widget_file(target, args.out, size, dpi)
     finally:
         window.close()
         state.shutdown()
@@ -248,6 +261,7 @@ def _view(window, name: str):
 def cmd_compare(args) -> int:
     check_extension(args.out, (".png", ".svg"))
     size = parse_size(args.size) if args.size else None
+    dpi = parse_number(args.dpi, "--dpi", 24, 1200)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
@@ -272,7 +286,7 @@ def cmd_compare(args) -> int:
         errors = [f"{n}: {p.state.error}" for n, p in view.panels.items() if p.state.error]
         if errors:
             raise CliError(errors[0])
-        save_widget_file(view, args.out, size, args.dpi)
+        save_widget_file(view, args.out, size, dpi)
     finally:
         view.shutdown()
         state.shutdown()
@@ -324,7 +338,7 @@ def build_parser() -> Parser:
     export.add_argument("--view", choices=VIEWS, default="histograms", help="what the figure shows")
     export.add_argument("--stats", help="also write the per-group statistics to this .csv")
     export.add_argument("--size", help="figure size in pixels, WIDTHxHEIGHT (PNG)")
-    export.add_argument("--dpi", type=float, default=96.0, help="PNG resolution; text scales with it (default 96)")
+    export.add_argument("--dpi", default="96", help="PNG resolution, 24 to 1200; text scales with it (default 96)")
     export.set_defaults(func=cmd_export)
 
     compare = sub.add_parser("compare", help="several methods side by side on the same input",
@@ -333,7 +347,7 @@ def build_parser() -> Parser:
     add_setting_args(compare, method=False)
     compare.add_argument("--out", required=True, help="output figure: .png or .svg")
     compare.add_argument("--size", help="figure size in pixels, WIDTHxHEIGHT")
-    compare.add_argument("--dpi", type=float, default=96.0)
+    compare.add_argument("--dpi", default="96", help="PNG resolution, 24 to 1200 (default 96)")
     compare.set_defaults(func=cmd_compare)
 
     info = sub.add_parser("info", help="a method's formula, axes in words, conventions and torch/Keras code")

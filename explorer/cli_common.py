@@ -41,11 +41,22 @@ def parse_ints(text: str, name: str) -> tuple:
     return values
 
 
-def check_extension(path: str, allowed) -> str:
+def check_extension(path: str, allowed, flag: str = "--out") -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in allowed:
-        raise CliError(f"--out {path!r}: unknown extension {suffix or '(none)'!r}; use {', '.join(allowed)}")
+        raise CliError(f"{flag} {path!r}: unknown extension {suffix or '(none)'!r}; use {', '.join(allowed)}")
     return suffix
+
+
+def parse_number(text: str, flag: str, low: float, high: float) -> float:
+    """A finite number within [low, high] from a flag's text, or CliError naming the flag."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise CliError(f"{flag} {text!r} is not a number") from None
+    if not low <= value <= high:  # also refuses nan and inf
+        raise CliError(f"{flag} {text}: must be between {low:g} and {high:g}")
+    return value
 
 
 def qt_app():

@@ -31,6 +31,7 @@ class Candidate:
     key: str  # '' for a file holding a single array
     shape: tuple
     dtype: str
+    problem: str = ""  # why it cannot be used beyond its shape ('' when its type is fine)
 
     @property
     def elements(self) -> int:
@@ -38,6 +39,23 @@ class Candidate:
 
     def label(self) -> str:
         return f"{self.key or 'array'}  {' x '.join(map(str, self.shape))}  {self.dtype}"
+
+
+def _numpy_candidate(key: str, arr) -> Candidate:
+    real = np.dtype(arr.dtype).kind in "fiub"
+    return Candidate(key, tuple(arr.shape), str(arr.dtype), "" if real else f"dtype {arr.dtype} is not a real "
+                                                                            "number type")
+
+
+def _torch_candidate(key: str, t) -> Candidate:
+    import torch
+    dtype = str(t.dtype).replace("torch.", "")
+    if t.layout != torch.strided:
+        return Candidate(key, tuple(t.shape), dtype, f"a {str(t.layout).replace('torch.', '')} tensor; only dense "
+                                                     "tensors are supported")
+    real = t.dtype.is_floating_point or t.dtype in (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32,
+                                                   torch.int64)
+    return Candidate(key, tuple(t.shape), dtype, "" if real else f"dtype {dtype} is not a real number type")
 
 
 def default_layout(ndim: int) -> str:
@@ -54,15 +72,15 @@ def candidates(path) -> list:
     if not path.is_file():
         raise LoadError(f"{path}: no such file")
     if suffix == ".npy":
-        arr = _open_npy(path)
-        found = [Candidate("", tuple(arr.shape), str(arr.dtype))]
+        found = [_numpy_candidate("", _open_npy(path))]
     elif suffix == ".npz":
-        found = [Candidate(k, tuple(a.shape), str(a.dtype)) for k, a in _npz_arrays(path).items()]
+        arrays, refused = _npz_arrays(path)
+        found = [_numpy_candidate(k, a) for k, a in arrays.items()]
+        found += [Candidate(k, (), "object", reason) for k, reason in refused.items()]
     elif suffix in (".pt", ".pth"):
-        found = [Candidate(k, tuple(t.shape), str(t.dtype).replace("torch.", "")) for k, t in _torch_tensors(path)]
+        found = [_torch_candidate(k, t) for k, t in _torch_tensors(path)]
     else:
-        img = _read_image(path)
-        found = [Candidate("", img.shape, str(img.dtype))]
+        found = [_numpy_candidate("", _read_image(path))]
     usable = [c for c in found if _usable(c) is None]
     if not usable:
         reasons = "; ".join(f"{c.key or 'array'}: {_usable(c)}" for c in found[:3]) or "it holds no arrays"
@@ -71,12 +89,12 @@ def candidates(path) -> list:
 
 
 def _usable(c: Candidate) -> str | None:
+    if c.problem:
+        return c.problem
     if not 2 <= len(c.shape) <= 4:
         return f"{len(c.shape)} axes (2 to 4 are needed: N, C and up to two spatial axes)"
     if c.elements == 0:
         return "it is empty"
-    if not any(c.dtype.startswith(k) for k in ("float", "int", "uint", "bool", "bfloat")):
-        return f"dtype {c.dtype} is not a real number type"
     if c.elements > MAX_ELEMENTS:
         return f"{c.elements:,} elements is more than the {MAX_ELEMENTS:,} the explorer holds"
     return None
@@ -89,7 +107,9 @@ def load(path, key: str = "") -> np.ndarray:
     if suffix == ".npy":
         arr = np.asarray(_open_npy(path))
     elif suffix == ".npz":
-        arrays = _npz_arrays(path)
+        arrays, refused = _npz_arrays(path)
+        if key in refused:
+            raise LoadError(f"{path.name} [{key}]: {refused[key]}")
         if key not in arrays:
             raise LoadError(f"{path.name} has no array {key!r}")
         arr = arrays[key]
@@ -97,19 +117,25 @@ def load(path, key: str = "") -> np.ndarray:
         tensors = dict(_torch_tensors(path))
         if key not in tensors:
             raise LoadError(f"{path.name} has no tensor {key!r}")
+        candidate = _torch_candidate(key, tensors[key])
+        if candidate.problem:
+            raise LoadError(f"{path.name} [{key}]: {candidate.problem}")
         t = tensors[key].detach().cpu()
         arr = (t.float() if t.dtype.is_floating_point and t.element_size() < 4 else t).numpy()
     elif suffix in IMAGE_SUFFIXES:
         arr = _read_image(path)
     else:
         raise LoadError(f"{path.name}: unsupported file type {suffix}")
-    problem = _usable(Candidate(key, tuple(arr.shape), str(arr.dtype)))
+    problem = _usable(_numpy_candidate(key, arr))
     if problem:
         raise LoadError(f"{path.name}: {problem}")
     return np.ascontiguousarray(arr, dtype=arr.dtype if arr.dtype == np.float64 else np.float32)
 
 
 def _open_npy(path):
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":  # otherwise numpy would take it for a pickle
+            raise LoadError(f"{path.name} is not a .npy file (no NumPy header)")
     try:
         return np.load(path, allow_pickle=False, mmap_mode="r")
     except ValueError as exc:
@@ -122,16 +148,23 @@ def _open_npy(path):
         raise LoadError(f"{path.name} is truncated or not a .npy file ({exc})") from None
 
 
-def _npz_arrays(path) -> dict:
+def _npz_arrays(path) -> tuple:
+    """({key: array}, {key: why it is refused}): an object array refuses itself, not the file."""
+    arrays, refused = {}, {}
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
+            for key in npz.files:
+                try:
+                    arrays[key] = npz[key]
+                except ValueError as exc:
+                    if "pickle" not in str(exc).lower() and "object" not in str(exc).lower():
+                        raise
+                    refused[key] = "it holds pickled Python objects, which are never loaded"
     except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise LoadError(f"{path.name} holds pickled Python objects, which are never loaded") from None
         raise LoadError(f"{path.name} is not a readable .npz file ({exc})") from None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise LoadError(f"{path.name} is truncated or not a .npz file ({type(exc).__name__})") from None
+    return arrays, refused
 
 
 def _torch_tensors(path) -> list:

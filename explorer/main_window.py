@@ -5,26 +5,26 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QScrollArea, QSplitter, QTabWidget, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QScrollArea,
+                               QSplitter, QTabWidget, QWidget)
 
 from kernels import METHODS
 
 from . import __version__
 from .atomic import SaveError
+from .experiments import DepthView, StepsView, WeightsView
 from .export import copy_widget, save_npy, save_stats_csv
 from .file_loading import FILE_FILTER, LoadError, load
 from .session import SessionError, apply_session, read_session, save_session
 from .settings_store import qsettings, restore_state, save_state
 from .state import AppState
-from .experiments import DepthView, StepsView, WeightsView
 from .widgets.compare_view import CompareView
 from .widgets.controls import ControlPanel
 from .widgets.export_dialog import ExportDialog, install_export_menu
-from .widgets.open_dialog import OpenTensorDialog
 from .widgets.group_table import GroupStatsPanel
 from .widgets.histograms import HistogramPanel
 from .widgets.info_panel import InfoPanel
+from .widgets.open_dialog import OpenTensorDialog
 from .widgets.tensor_view import TensorView
 from .widgets.value_view import ValueView
 
@@ -192,15 +192,11 @@ class MainWindow(QMainWindow):
                     return False
                 key, layout = dialog.candidate.key, dialog.layout
             array = load(path, key)
-            self.state.set_file(array, layout, path + (f"#{key}" if key else ""))
-        except (LoadError, ValueError) as exc:
+            self.state.set_file(array, layout, path, key)
+        except (LoadError, ValueError, OSError) as exc:
             self.warn("Cannot open file", str(exc))
             return False
         return True
-
-    def _load_session_file(self, label: str):
-        path, _, key = label.partition("#")
-        return load(path, key)
 
     def open_session(self, path: str | None = None) -> bool:
         if path is None:
@@ -209,7 +205,7 @@ class MainWindow(QMainWindow):
                 return False
         try:
             settings = read_session(path)
-            apply_session(self.state, settings, self._load_session_file)
+            apply_session(self.state, settings, load)
         except (SessionError, LoadError) as exc:
             self.warn("Cannot open session", str(exc))
             return False

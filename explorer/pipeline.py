@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from kernels import METHODS, normalize
-from kernels.inputs import generate
-from kernels.layouts import canonical_order, permutation, spatial_axes
 from kernels.backend import NumpyOps, get_ops
+from kernels.inputs import generate
+from kernels.layouts import canonical_order, check_layout, permutation, spatial_axes
 from kernels.summaries import (GroupMoments, GroupStats, display_partition, finite_range, group_moments, histograms,
                                summary_from)
 
@@ -26,6 +26,15 @@ MAX_OVERLAYS = 6
 MAX_TILES, TILE_PIXELS = 8, 48
 #: Training steps run to fill running statistics for eval mode ("warmed").
 WARMUP_STEPS = 20
+
+
+def viewable_layout(layout) -> str:
+    """`layout` checked, with at most two spatial axes: the views draw (N, C, H, W) blocks."""
+    layout = check_layout(layout)
+    if len(spatial_axes(layout)) > 2:
+        raise ValueError(f"layout {layout} has {len(spatial_axes(layout))} spatial axes; the explorer draws up to two "
+                         f"(the kernels API takes volumes)")
+    return layout
 
 
 def reuse_freed_memory():
@@ -230,7 +239,7 @@ def _moments_after(result, before):
 
 
 def _as_numpy(v):
-    return v if isinstance(v, (np.ndarray, float, int)) else _to_numpy(v)
+    return v if isinstance(v, (np.ndarray, np.generic, float, int)) else _to_numpy(v)
 
 
 def _to_numpy(t) -> np.ndarray:

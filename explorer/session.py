@@ -8,9 +8,9 @@ from pathlib import Path
 
 from kernels import METHODS, NormError, available_backends, available_devices, prepare
 from kernels.inputs import GENERATORS
-from kernels.layouts import check_layout
 
 from .atomic import write_text
+from .pipeline import viewable_layout
 from .state import FILE_INPUT
 
 FORMAT = "norm-explorer-session"
@@ -35,7 +35,7 @@ def session_dict(state) -> dict:
                           if isinstance(v, (int, float, str, bool, tuple, list, type(None)))}
     data = {"format": FORMAT, "version": VERSION, "settings": settings}
     if state.input == FILE_INPUT and state.file is not None:
-        data["file"] = {"path": state.file[2], "layout": state.file[1]}
+        data["file"] = {"path": state.file.path, "key": state.file.key, "layout": state.file.layout}
     return data
 
 
@@ -90,8 +90,16 @@ def validate(data, name: str = "session") -> dict:
             out[key] = tuple(out[key])
     if out["method"] not in METHODS:
         raise SessionError(f"{name}: unknown method {out['method']!r}")
+    if not 0 <= out.get("seed", 0) < 2**63:
+        raise SessionError(f"{name}: seed {out['seed']} must be 0 or more")
+    if not 2 <= out.get("bins", 64) <= 1000:
+        raise SessionError(f"{name}: bins {out['bins']} must be between 2 and 1000")
+    if "selected" in out and (len(out["selected"]) != len(out["shape"]) or
+                              not all(0 <= i < n for i, n in zip(out["selected"], out["shape"]))):
+        raise SessionError(f"{name}: selected element {list(out['selected'])} is outside the shape "
+                           f"{list(out['shape'])}")
     try:
-        check_layout(out["layout"])
+        viewable_layout(out["layout"])
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in out.get("params", {}).items()}
         out["params"] = params
         prepare(out["method"], out["shape"], out["layout"], **params)
@@ -106,21 +114,22 @@ def validate(data, name: str = "session") -> dict:
                            f"({', '.join(available_devices(out.get('backend', 'numpy')))})")
     if out.get("input") == FILE_INPUT:
         file = data.get("file")
-        if not isinstance(file, dict) or not isinstance(file.get("path"), str):
+        if not isinstance(file, dict) or not isinstance(file.get("path"), str) \
+                or not isinstance(file.get("key", ""), str):
             raise SessionError(f"{name}: the input is a file but the session does not say which")
         out["_file"] = file
     return out
 
 
 def apply_session(state, settings: dict, load_file=None):
-    """Apply validated settings; a file input is re-read with load_file(path) -> array first."""
+    """Apply validated settings; a file input is re-read with load_file(path, key) -> array first."""
     settings = dict(settings)
     file = settings.pop("_file", None)
     if file is not None:
         if load_file is None:
             raise SessionError("this session reads its input from a file, which cannot be opened here")
-        array = load_file(file["path"])
-        state.set_file(array, file.get("layout", "NCHW"), file["path"])
+        key = file.get("key", "")
+        state.set_file(load_file(file["path"], key), file.get("layout", "NCHW"), file["path"], key)
         settings.pop("input", None)
         settings.pop("shape", None)
     state.update(**settings)

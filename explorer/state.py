@@ -4,17 +4,20 @@ from it after `resultChanged`; the computation runs on the compute worker, off t
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from math import prod
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from kernels import METHODS, NormError, available_backends, available_devices, prepare
 from kernels.inputs import GENERATORS
-from kernels.layouts import check_layout
+from kernels.registry import parse_bool, resolve_params
 
 from .compute import ComputeWorker
-from .pipeline import MAX_ELEMENTS, Request, reuse_freed_memory
+from .pipeline import MAX_ELEMENTS, Request, reuse_freed_memory, viewable_layout
 
 #: Keys `update` accepts that change what is computed.
 COMPUTE_KEYS = ("method", "layout", "shape", "params", "backend", "device", "input", "seed", "selected",
@@ -22,9 +25,42 @@ COMPUTE_KEYS = ("method", "layout", "shape", "params", "backend", "device", "inp
 #: Keys that only change how results are drawn.
 VIEW_KEYS = ("log_counts",)
 
+#: The attributes that make up the settings (restored together when an update is refused).
+SETTINGS = ("method", "layout", "sizes", "params", "backend", "device", "input", "seed", "selected", "training",
+            "running", "nonfinite", "bins", "shared_bins", "overlays", "log_counts")
 DEFAULT_SIZES = {"N": 4, "C": 8, "H": 8, "W": 8, "L": 32, "D": 4}
 FILE_INPUT = "file"
 BUSY_AFTER_MS = 100
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedFile:
+    """A person's own tensor: the array, the layout of its axes, and where it came from."""
+
+    array: np.ndarray
+    layout: str
+    path: str
+    key: str = ""
+
+    @property
+    def label(self) -> str:
+        name = Path(self.path).name
+        return f"{name} [{self.key}]" if self.key else name
+
+
+def _integer(value, name: str, low: int | None = None, high: int | None = None) -> int:
+    """value as an int within [low, high], or ValueError naming `name`."""
+    try:
+        number = float(value)
+        if isinstance(value, bool) or number != int(number):
+            raise ValueError
+        number = int(number)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name}={value!r} is not an integer") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise ValueError(f"{name}={number} must be between {low} and {high}" if high is not None
+                         else f"{name}={number} must be at least {low}")
+    return number
 
 
 class AppState(QObject):
@@ -61,7 +97,7 @@ class AppState(QObject):
         self.shared_bins = True
         self.overlays = True
         self.log_counts = False
-        self.file = None  # (array, layout, label) of a loaded file
+        self.file: LoadedFile | None = None
 
         self.computed = None
         self.error: str | None = None
@@ -120,14 +156,18 @@ class AppState(QObject):
 
     # -- writing ----------------------------------------------------------------------------
     def update(self, **changes):
-        """Change settings. Computation keys are followed by resultChanged, or by `error` set."""
+        """Change settings. Computation keys are followed by resultChanged, or by `error` set.
+        An update that cannot be applied (a malformed value) changes nothing and sets `error`."""
         unknown = set(changes) - set(COMPUTE_KEYS) - set(VIEW_KEYS)
         if unknown:
             raise ValueError(f"AppState.update: unknown key(s) {', '.join(sorted(unknown))}; "
                              f"valid: {', '.join(COMPUTE_KEYS + VIEW_KEYS)}")
+        before = {name: copy.copy(getattr(self, name)) for name in SETTINGS}
         try:
             self._apply(changes)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
+            for name, value in before.items():  # all or nothing
+                setattr(self, name, value)
             self._set_error(str(exc))
             self.settingsChanged.emit()
             return
@@ -138,14 +178,14 @@ class AppState(QObject):
             self._validate_and_submit()
 
     def _apply(self, changes: dict):
-        old_layout = self.layout
+        old_layout, old_method = self.layout, self.method
         if "layout" in changes:
-            layout = check_layout(changes["layout"])
-            if self.file is not None and self.input == FILE_INPUT and set(layout) != set(self.file[1]):
-                raise ValueError(f"the loaded file has axes {self.file[1]}; layout {layout} names other axes")
+            layout = viewable_layout(changes["layout"])
+            if self.file is not None and self.input == FILE_INPUT and set(layout) != set(self.file.layout):
+                raise ValueError(f"the loaded file has axes {self.file.layout}; layout {layout} names other axes")
             self.layout = layout
         if "shape" in changes:
-            shape = tuple(int(s) for s in changes["shape"])
+            shape = tuple(_integer(s, "shape") for s in changes["shape"])
             if len(shape) != len(self.layout):
                 raise ValueError(f"shape {shape} has {len(shape)} axes but layout {self.layout} names "
                                  f"{len(self.layout)}")
@@ -158,10 +198,10 @@ class AppState(QObject):
             if changes["method"] not in METHODS:
                 raise ValueError(f"unknown method {changes['method']!r}; choose one of {', '.join(METHODS)}")
             self.method = changes["method"]
-            if "params" not in changes:  # keep the settings the new method also has
-                self.params = {k: v for k, v in self.params.items() if k in METHODS[self.method].param_names}
         if "params" in changes:
             self.params = dict(changes["params"] or {})
+        elif self.method != old_method:
+            self.params = self._carried_params()
         if "input" in changes:
             name = changes["input"]
             if name == FILE_INPUT and self.file is None:
@@ -169,27 +209,48 @@ class AppState(QObject):
             if name != FILE_INPUT and name not in GENERATORS:
                 raise ValueError(f"unknown input {name!r}; choose one of {', '.join(GENERATORS)}")
             self.input = name
-        for key, kind in (("seed", int), ("training", bool), ("bins", int), ("shared_bins", bool),
-                          ("overlays", bool), ("log_counts", bool)):
+        if "seed" in changes:
+            self.seed = _integer(changes["seed"], "seed", 0, 2**63 - 1)
+        if "bins" in changes:
+            self.bins = _integer(changes["bins"], "bins", 2, 1000)
+        for key in ("training", "shared_bins", "overlays", "log_counts"):
             if key in changes:
-                setattr(self, key, kind(changes[key]))
+                try:
+                    setattr(self, key, parse_bool(changes[key]))
+                except ValueError:
+                    raise ValueError(f"{key}={changes[key]!r} is not true or false") from None
         for key, choices in (("running", ("warmed", "fresh")), ("nonfinite", ("omit", "propagate"))):
             if key in changes:
                 if changes[key] not in choices:
                     raise ValueError(f"{key}={changes[key]!r} is not one of {', '.join(choices)}")
                 setattr(self, key, changes[key])
         if "backend" in changes:
-            self.backend = changes["backend"]
+            self.backend = str(changes["backend"])
             if "device" not in changes and self.backend == "numpy":
                 self.device = "cpu"
         if "device" in changes:
             self.device = str(changes["device"])
         if "selected" in changes:
-            self.selected = tuple(int(i) for i in changes["selected"])
-        elif self.layout != old_layout or "shape" in changes:
+            selected = tuple(_integer(i, "selected") for i in changes["selected"])
+            if len(selected) != len(self.shape) or not all(0 <= i < n for i, n in zip(selected, self.shape)):
+                raise ValueError(f"selected element {selected} is outside the shape {self.shape}")
+            self.selected = selected
+        elif self.layout != old_layout or "shape" in changes or len(self.selected) != len(self.layout):
             self.selected = self._carry_selection(old_layout)
-        if not 2 <= self.bins <= 1000:
-            raise ValueError(f"bins={self.bins} must be between 2 and 1000")
+
+    def _carried_params(self) -> dict:
+        """After a method change: the settings the new method also has and accepts as they are
+        (GroupNorm's groups=4 would break Custom axes, whose axes exclude C by default)."""
+        names = METHODS[self.method].param_names
+        carried = {}
+        for key, value in self.params.items():
+            if key in names:
+                try:
+                    prepare(self.method, self.shape, self.layout, **carried, **{key: value})
+                except NormError:
+                    continue
+                carried[key] = value
+        return carried
 
     def _carry_selection(self, old_layout: str) -> tuple:
         """The selected element's index in the current layout, clamped to the shape."""
@@ -199,9 +260,11 @@ class AppState(QObject):
     def _validate(self) -> str | None:
         """The reason the current settings cannot be computed, or None."""
         try:
-            _, self.resolved_params, self.sharing, _ = prepare(self.method, self.shape, self.layout, **self.params)
+            _, self.resolved_params, self.sharing, _ = prepare(self.method, self.shape, self.layout,
+                                                               training=self.training, **self.params)
         except NormError as exc:
             self.sharing = None
+            self.resolved_params = self._params_for_display()
             return exc.reason
         elements = prod(self.shape)
         if elements > MAX_ELEMENTS:
@@ -212,9 +275,16 @@ class AppState(QObject):
         devices = available_devices(self.backend)
         if self.device not in devices:
             return f"device {self.device!r} is not available with {self.backend}; devices: {', '.join(devices)}"
-        if len(self.selected) != len(self.shape) or not all(0 <= i < s for i, s in zip(self.selected, self.shape)):
-            return f"selected element {self.selected} is outside the shape {self.shape}"
         return None
+
+    def _params_for_display(self) -> dict:
+        """The parameters the controls show when the settings do not compute: as given where they
+        are well-formed, defaults elsewhere."""
+        spec = METHODS[self.method]
+        try:
+            return resolve_params(spec, self.layout, self.shape, self.params)
+        except ValueError:
+            return resolve_params(spec, self.layout, self.shape, {})
 
     def _validate_and_submit(self):
         reason = self._validate()
@@ -227,12 +297,13 @@ class AppState(QObject):
         self._busy_timer.start()
 
     # -- files --------------------------------------------------------------------------------
-    def set_file(self, array: np.ndarray, layout: str, label: str):
-        """Use a loaded tensor (in `layout`) as the input; its shape fixes the sizes."""
-        layout = check_layout(layout)
+    def set_file(self, array: np.ndarray, layout: str, path: str, key: str = ""):
+        """Use a loaded tensor (its axes in `layout`) as the input; its shape fixes the sizes.
+        path and key say where it came from (sessions re-read it from there)."""
+        layout = viewable_layout(layout)
         if array.ndim != len(layout):
             raise ValueError(f"the tensor has {array.ndim} axes but layout {layout} names {len(layout)}")
-        self.file = (array, layout, label)
+        self.file = LoadedFile(array, layout, str(path), key)
         self.input = FILE_INPUT
         self._worker.pipeline.files[self._file_key()] = (array, layout)
         self.layout = layout
@@ -244,8 +315,8 @@ class AppState(QObject):
     def _file_key(self) -> str:
         if self.input != FILE_INPUT or self.file is None:
             return ""
-        array, layout, label = self.file
-        return f"{label}|{layout}|{array.shape}|{id(array)}"
+        f = self.file
+        return f"{f.path}|{f.key}|{f.layout}|{f.array.shape}|{id(f.array)}"
 
     # -- results ----------------------------------------------------------------------------
     def _on_finished(self, generation: int, computed):

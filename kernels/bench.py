@@ -10,7 +10,6 @@ import argparse
 import sys
 import time
 
-
 from .backend import torch_or_none
 from .inputs import generate
 from .normalize import normalize

@@ -66,8 +66,3 @@ def permutation(src: str, dst: str) -> tuple[int, ...]:
 def sizes(layout: str, shape) -> dict[str, int]:
     """Axis letter -> size."""
     return dict(zip(layout, (int(s) for s in shape)))
-
-
-def describe_shape(layout: str, shape) -> str:
-    """'N=4, C=8, H=5, W=5'."""
-    return ", ".join(f"{a}={s}" for a, s in zip(layout, shape))

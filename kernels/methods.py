@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from math import prod
 
-from .layouts import BATCH, CHANNEL, permutation, spatial_axes
-from .moments import (affine, channel_vector, group_map, group_warnings, inverse_std, moments, per_channel,
-                      standardize, to_stat, update_running)
+from .layouts import BATCH, CHANNEL, canonical_order, permutation, spatial_axes
+from .moments import (affine, channel_vector, group_map, group_warnings, inverse_std, moments, per_channel, standardize,
+                      to_stat, update_running)
 from .partition import ChannelWindow, Partition
-from .registry import (Method, Param, default_batch_axes, default_groups, default_virtual_batch)
+from .registry import Method, Param, default_batch_axes, default_groups, default_virtual_batch
 
 # -- parameters shared by several methods ------------------------------------------------
 EPS = Param("eps", "float", 1e-5, "added to the variance inside the square root: (x − μ) / √(σ² + ε)", minimum=0.0,
@@ -300,10 +300,6 @@ def _torch(layout, snippet_layout, lines) -> str:
                      + [f"y = y.permute{back}  # back to {layout}"])
 
 
-def _canonical(layout):
-    return BATCH + CHANNEL + spatial_axes(layout)
-
-
 def _channels_last(layout):
     return BATCH + spatial_axes(layout) + CHANNEL
 
@@ -336,7 +332,7 @@ def _code_batch(layout, shape, p, training=True):
     c = _sz(layout, shape)[CHANNEL]
     mode = ("bn.train()  # batch statistics (and running averages updated); bn.eval() uses the running ones"
             if training else "bn.eval()  # running_mean / running_var (after training), not the batch's statistics")
-    torch = _torch(layout, _canonical(layout), [
+    torch = _torch(layout, canonical_order(layout), [
         f"bn = nn.BatchNorm{_dims(layout)}({c}, {_eps_momentum(p)})", mode, "y = bn(x)"])
     keras = _keras([
         f"bn = layers.BatchNormalization(axis={layout.index(CHANNEL)}, epsilon={_fmt(p['eps'])}, "
@@ -364,9 +360,9 @@ def _code_renorm(layout, shape, p, training=True):
     if not training:  # in eval Batch Renormalization is BatchNorm with the running statistics
         return _code_batch(layout, shape, p, training)
     rmax, dmax = p["rmax"], p["dmax"]
-    torch = _torch(layout, _canonical(layout), [
+    torch = _torch(layout, canonical_order(layout), [
         "# no built-in in torch; one training step of Batch Renormalization:",
-        f"dims = {[i for i, a in enumerate(_canonical(layout)) if a != CHANNEL]}",
+        f"dims = {[i for i, a in enumerate(canonical_order(layout)) if a != CHANNEL]}",
         "shape = [1, -1] + [1] * (x.dim() - 2)",
         "var_b, mu_b = torch.var_mean(x, dim=dims, unbiased=False, keepdim=True)",
         f"sigma_b = (var_b + {_fmt(p['eps'])}).sqrt()",
@@ -384,8 +380,8 @@ def _code_renorm(layout, shape, p, training=True):
 
 def _code_layer(layout, shape, p, training=True):
     s = _sz(layout, shape)
-    dims = [s[a] for a in _canonical(layout)[1:]]
-    torch = _torch(layout, _canonical(layout), [f"ln = nn.LayerNorm({dims}, eps={_fmt(p['eps'])})", "y = ln(x)"])
+    dims = [s[a] for a in canonical_order(layout)[1:]]
+    torch = _torch(layout, canonical_order(layout), [f"ln = nn.LayerNorm({dims}, eps={_fmt(p['eps'])})", "y = ln(x)"])
     keras = _keras([f"ln = layers.LayerNormalization(axis={_axis(layout, layout.replace(BATCH, ''))}, "
                     f"epsilon={_fmt(p['eps'])})", "y = ln(x)"])
     return {"PyTorch": torch, "Keras": keras}
@@ -402,7 +398,7 @@ def _code_channel(layout, shape, p, training=True):
 
 def _code_instance(layout, shape, p, training=True):
     c = _sz(layout, shape)[CHANNEL]
-    torch = _torch(layout, _canonical(layout), [
+    torch = _torch(layout, canonical_order(layout), [
         f"norm = nn.InstanceNorm{_dims(layout)}({c}, eps={_fmt(p['eps'])})  # affine=False, no running stats",
         "y = norm(x)"])
     keras = _keras([f"norm = layers.GroupNormalization(groups={c}, axis={layout.index(CHANNEL)}, "
@@ -412,7 +408,7 @@ def _code_instance(layout, shape, p, training=True):
 
 def _code_group(layout, shape, p, training=True):
     c = _sz(layout, shape)[CHANNEL]
-    torch = _torch(layout, _canonical(layout), [
+    torch = _torch(layout, canonical_order(layout), [
         f"gn = nn.GroupNorm({p['groups']}, {c}, eps={_fmt(p['eps'])})", "y = gn(x)"])
     keras = _keras([f"gn = layers.GroupNormalization(groups={p['groups']}, axis={layout.index(CHANNEL)}, "
                     f"epsilon={_fmt(p['eps'])})", "y = gn(x)"])
@@ -421,9 +417,10 @@ def _code_group(layout, shape, p, training=True):
 
 def _code_rms(layout, shape, p, training=True):
     s = _sz(layout, shape)
-    dims = [s[a] for a in _canonical(layout)[1:]]
+    dims = [s[a] for a in canonical_order(layout)[1:]]
     note = "  # eps=None: torch.finfo(x.dtype).eps" if p["eps"] is None else ""
-    torch = _torch(layout, _canonical(layout), [f"rms = nn.RMSNorm({dims}, eps={_fmt(p['eps'])}){note}", "y = rms(x)"])
+    torch = _torch(layout, canonical_order(layout),
+                   [f"rms = nn.RMSNorm({dims}, eps={_fmt(p['eps'])}){note}", "y = rms(x)"])
     eps = "" if p["eps"] is None else f", epsilon={_fmt(p['eps'])}"
     keras = _keras([f"rms = layers.RMSNormalization(axis={_axis(layout, layout.replace(BATCH, ''))}{eps})"
                     "  # Keras >= 3.9", "y = rms(x)"])
@@ -439,7 +436,7 @@ def _code_pixel(layout, shape, p, training=True):
 
 def _code_lrn(layout, shape, p, training=True):
     size = p["size"]
-    torch = _torch(layout, _canonical(layout), [
+    torch = _torch(layout, canonical_order(layout), [
         f"lrn = nn.LocalResponseNorm({size}, alpha={_fmt(p['alpha'])}, beta={_fmt(p['beta'])}, k={_fmt(p['k'])})",
         "y = lrn(x)"])
     note = ("" if size % 2 else f"# torch's even window ({size}) is asymmetric; TensorFlow's is 2·radius+1 wide, "

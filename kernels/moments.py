@@ -99,9 +99,6 @@ def to_stat(ctx, part: Partition, s):
     return ctx.ops.reshape(s, part.stat_shape)
 
 
-def from_stat(ctx, part: Partition, s):
-    return ctx.ops.reshape(s, part.expanded_stat_shape)
-
 
 def channel_vector(ctx, values, name: str):
     """`values` (a number or one per channel) as a length-C vector on x's backend."""

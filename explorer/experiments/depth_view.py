@@ -9,8 +9,8 @@ import io
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import (QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from kernels import METHODS
 from kernels.experiments import DepthConfig, article_config, run_depth

@@ -8,16 +8,16 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from kernels.experiments import (DEFAULT_SIZES, FREEZE_MODES, StepsConfig, batch_noise, run_freeze, run_steps,
                                  sample_dependence, unbiased_shrink)
 
 from ..widgets.common import blocked
 from .runner import RunBar, show_outcome, status_label, write_csv
-from .view_base import ExperimentView
 from .steps_plots import BatchSizeTab, FreezeTab, RunningTab
+from .view_base import ExperimentView
 
 DRIFTS = (("none", "none"), ("shift (mean + 1, std × 2)", "shift"), ("new domain", "domain"))
 SERIES = ("true_mean", "batch_mean", "running_mean", "renorm_running_mean", "true_var", "batch_var", "running_var",

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 from kernels import METHODS
 
@@ -159,7 +158,7 @@ class CompareView(QWidget):
             changes = {k: getattr(s, k) for k in MIRRORED if k != "shape"}
             changes.update(shape=s.shape, method=name, params=compare_params(name, s.params, channels))
             if s.file is not None and s.input == "file" and panel.state.file is not s.file:
-                panel.state.set_file(s.file[0], s.file[1], s.file[2])
+                panel.state.set_file(s.file.array, s.file.layout, s.file.path, s.file.key)
             if s.input == "file":
                 changes.pop("input")
             panel.state.update(**changes)

@@ -4,12 +4,11 @@ device, histogram options. Every control writes to AppState; `sync` reads it bac
 from __future__ import annotations
 
 from math import prod
-from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QPushButton,
-                               QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QPushButton, QScrollArea,
+                               QSpinBox, QVBoxLayout, QWidget)
 
 from kernels import COMMON_LAYOUTS, METHODS, all_layouts, available_backends, available_devices, torch_missing_reason
 from kernels.inputs import GENERATORS
@@ -222,6 +221,8 @@ class ControlPanel(QScrollArea):
         with blocked(*widgets):
             self.combo_method.setCurrentIndex(self.combo_method.findData(s.method, Qt.ItemDataRole.UserRole))
             self.label_method.setText(spec.summary)
+            if self.combo_layout.findText(s.layout) < 0:  # e.g. NC from a 2-D file
+                self.combo_layout.addItem(s.layout)
             self.combo_layout.setCurrentText(s.layout)
             for letter, spin in self.spins.items():
                 present = letter in s.layout
@@ -262,7 +263,7 @@ class ControlPanel(QScrollArea):
             self.combo_input.addItem("", FILE_INPUT)
             file_row = self.combo_input.count() - 1
         if file_row >= 0 and s.file is not None:
-            self.combo_input.setItemText(file_row, f"File: {Path(s.file[2]).name}")
+            self.combo_input.setItemText(file_row, f"File: {s.file.label}")
         self.combo_input.setCurrentIndex(self.combo_input.findData(s.input))
 
     def _show_error(self, message):

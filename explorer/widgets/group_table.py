@@ -9,6 +9,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableView, QVBoxLayout, QWidget
 
+from kernels.partition import ChannelWindow
+
 from ..palette import AFTER, BEFORE, SELECTED
 from ..pipeline import group_row
 from .common import refresh_after
@@ -98,7 +100,7 @@ class GroupStatsPanel(QWidget):
         self.model.set_stats(stats, row)
         if row >= 0:
             self.table.scrollTo(self.model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
-        self._plot(stats, row)
+        self._plot(stats, row, isinstance(c.result.sharing, ChannelWindow))
 
     def _make_plot_items(self):
         """Error bars and points for before and after, kept and refilled on every result."""
@@ -112,7 +114,7 @@ class GroupStatsPanel(QWidget):
         self.selected_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(SELECTED, width=1.5))
         self.plot.addItem(self.selected_line)
 
-    def _plot(self, stats, selected_row):
+    def _plot(self, stats, selected_row, per_channel=False):
         n = min(len(stats), MAX_PLOTTED)
         x = np.arange(n)
         for (bars, points), mean, var, shift in zip(self.plot_items, (stats.mean_before, stats.mean_after),
@@ -128,5 +130,6 @@ class GroupStatsPanel(QWidget):
         self.selected_line.setVisible(0 <= selected_row < n)
         self.selected_line.setPos(max(selected_row, 0))
         shown = f" (first {n} shown)" if n < len(stats) else ""
-        self.plot.setTitle(f"{len(stats):,} groups{shown}: <span style='color:#78829a'>before</span> and "
+        what = "channels (LRN shares no groups; each channel over batch and positions)" if per_channel else "groups"
+        self.plot.setTitle(f"{len(stats):,} {what}{shown}: <span style='color:#78829a'>before</span> and "
                            f"<span style='color:#ec7034'>after</span>, mean ± std", size="9pt")

@@ -8,6 +8,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
+from kernels.partition import ChannelWindow
+
 from ..palette import AFTER, BEFORE, overlay_color
 from ..pipeline import MAX_OVERLAYS
 
@@ -95,7 +97,8 @@ class HistogramPanel(QWidget):
             y_label = "log₁₀(1 + count)" if log else ("count (estimated)" if h.sampled else "count")
             if plot.getAxis("left").labelText != y_label:  # setLabel re-renders HTML text: only on change
                 plot.setLabel("left", y_label)
-            groups = f" · lines: {shown} of {len(c.groups)} groups" if shown else ""
+            unit = "channels" if isinstance(c.result.sharing, ChannelWindow) else "groups"
+            groups = f" · lines: {shown} of {len(c.groups)} {unit}" if shown else ""
             self.labels[key].setText(format_summary(summary) + groups)
 
     def _selected_value(self, arr):

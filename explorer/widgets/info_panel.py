@@ -56,7 +56,9 @@ class InfoPanel(QWidget):
         spec = s.method_spec
         params = s.resolved_params or {}
         parts = [f"<h3>{html.escape(spec.label)}</h3><p>{html.escape(spec.summary)}</p>",
-                 f"<pre style='font-size:11pt; white-space:pre-wrap'>{html.escape(spec.formula)}</pre>"]
+                 f"<pre style='font-size:11pt; white-space:pre-wrap'>{html.escape(spec.formula)}</pre>",
+                 "<p style='color:#666'>The formula is written for (N, C, H, W); the line below says what it "
+                 "means for your layout and sizes.</p>"]
         if s.sharing is not None:
             what = "Window" if isinstance(s.sharing, ChannelWindow) else "Statistics shared"
             parts.append(f"<p><b>{what}:</b> {html.escape(s.sharing.describe())}"

@@ -196,9 +196,9 @@ class TensorView(QWidget):
             self._paint_selected_box(p, g, k, sample, sharing, sel, n)
             p.setPen(QColor("#333"))
             p.setFont(QFont(self.font().family(), 9))
-            corner = g.point(k, c, 0, 0)
-            p.drawText(QRectF(corner.x() - 30, corner.y() - g.LABEL_PX, 60, g.LABEL_PX - 2),
-                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, f"n = {sample}")
+            corner = g.point(k, c, 0, w)  # above the back right corner, clear of the C label on the left
+            p.drawText(QRectF(corner.x() - 70, corner.y() - g.LABEL_PX, 70, g.LABEL_PX - 2),
+                       Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom, f"n = {sample}")
         self._paint_axes(p, g, (n, c, h, w))
         self._paint_caption(p, sharing, n)
 

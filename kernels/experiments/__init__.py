@@ -9,9 +9,8 @@ from .batch_size import (DEFAULT_SIZES, DependenceResult, NoiseResult, ShrinkRes
 from .depth import DepthConfig, DepthResult, LayerRecord, article_config, run_depth
 from .steps import (FREEZE_MODES, FreezeResult, StepsConfig, StepsResult, batch_at, distribution_at, run_freeze,
                     run_steps)
-from .weights import (WEIGHT_KINDS, LayerEffect, SpectralNormResult, StandardizedWeight, WeightNormResult,
-                      layer_effect, normalize_weight, spectral_norm, weight_norm, weight_shared_mask,
-                      weight_standardization)
+from .weights import (WEIGHT_KINDS, LayerEffect, SpectralNormResult, StandardizedWeight, WeightNormResult, layer_effect,
+                      normalize_weight, spectral_norm, weight_norm, weight_shared_mask, weight_standardization)
 
 __all__ = [
     "Cancelled", "Values", "MAX_VALUES",

@@ -10,7 +10,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..normalize import normalize, prepare
-from ._common import (MAX_VALUES, Loop, Values, add_warnings, check_choice, check_float, check_int, summarize)
+from ._common import MAX_VALUES, Loop, Values, add_warnings, check_choice, check_float, check_int, summarize
 
 DRIFTS = ("none", "shift", "domain")
 FREEZE_MODES = ("update", "frozen", "batch_only")

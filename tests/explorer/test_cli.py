@@ -101,6 +101,15 @@ def test_info_prints_formula_axes_and_code(capsys):
     (["export", "--size", "big", "--out", "x.png"], "--size 'big'"),
     (["export", "--device", "cuda:5", "--backend", "torch", "--out", "x.png"], "cuda:5"),
     (["export"], "--out"),
+    (["export", "--dpi", "0", "--out", "x.png"], "--dpi 0: must be between"),
+    (["export", "--dpi", "nan", "--out", "x.png"], "--dpi nan"),
+    (["compare", "--dpi", "-3", "--out", "x.png"], "--dpi -3"),
+    (["export", "--method", "group", "--groups", "inf", "--out", "x.npy"], "groups='inf' must be a finite number"),
+    (["export", "--seed", "-1", "--out", "x.npy"], "--seed -1"),
+    (["export", "--shape", "100000,100000,10,10", "--out", "x.csv"], "more than"),
+    (["export", "--stats", "s.txt", "--out", "x.png"], "--stats 's.txt'"),
+    (["export", "--method", "minmax", "--feature-range", "0,1,2", "--out", "x.npy"], "feature_range"),
+    (["export", "--layout", "NCDHW", "--shape", "2,3,4,4,4", "--out", "x.npy"], "3 spatial axes"),
     (["compare", "--methods", "batch,foo", "--out", "x.png"], "'foo'"),
     (["info", "nope"], "'nope'"),
     (["frobnicate"], "frobnicate"),
@@ -116,6 +125,7 @@ def test_bad_arguments_exit_2_with_one_line(argv, needle, capsys, tmp_path, monk
 def test_io_failures_exit_1(tmp_path, capsys):
     code, err = run(["export", "--out", str(tmp_path / "missing" / "x.csv")], capsys)
     assert code == 1 and "does not exist" in err and len(err.splitlines()) == 1
+    assert err.count("cannot save") == 1
     code, err = run(["export", "--session", str(tmp_path / "none.json"), "--out", str(tmp_path / "x.csv")], capsys)
     assert code == 1 and "cannot read" in err
 

@@ -14,13 +14,24 @@ import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QGuiApplication, QImage  # noqa: E402
 
-from explorer.experiments import DepthView, StepsView, WeightsView  # noqa: E402
-from explorer.experiments import runner  # noqa: E402
+from explorer.experiments import (  # noqa: E402
+    DepthView,
+    StepsView,
+    WeightsView,
+    runner,  # noqa: E402
+)
 from explorer.experiments.runner import ExperimentRunner  # noqa: E402
 from explorer.experiments.weights_view import draw_weight  # noqa: E402
 from explorer.export import save_widget  # noqa: E402
-from kernels.experiments import (article_config, layer_effect, run_depth, run_steps, spectral_norm,  # noqa: E402
-                                 weight_norm, weight_shared_mask)
+from kernels.experiments import (  # noqa: E402
+    article_config,
+    layer_effect,
+    run_depth,
+    run_steps,
+    spectral_norm,
+    weight_norm,
+    weight_shared_mask,
+)
 
 TIMEOUT = 30000
 

@@ -92,3 +92,39 @@ def test_open_dialog_offers_tensors_and_layouts(qtbot, tmp_path):
     assert dialog.layout in ("NCL", "NCHW")
     layouts = [dialog.combo_file_layout.itemText(i) for i in range(dialog.combo_file_layout.count())]
     assert len(layouts) == len(set(layouts)) and all(len(lay) == len(dialog.candidate.shape) for lay in layouts)
+
+
+def test_big_endian_sparse_and_mixed_files(tmp_path):
+    a = np.arange(2 * 3 * 4 * 4, dtype=">f8").reshape(2, 3, 4, 4)
+    np.save(tmp_path / "be.npy", a)
+    np.testing.assert_array_equal(load(tmp_path / "be.npy"), a.astype(np.float64))
+    torch.save({"sparse": torch.eye(16).reshape(1, 1, 16, 16).to_sparse(),
+                "dense": torch.ones(2, 3, 4)}, tmp_path / "s.pt")
+    assert [c.key for c in candidates(tmp_path / "s.pt")] == ["dense"]
+    with pytest.raises(LoadError, match="sparse"):
+        load(tmp_path / "s.pt", "sparse")
+    np.savez(tmp_path / "mixed.npz", good=np.ones((2, 3, 4)), bad=np.array([{"a": 1}], dtype=object))
+    assert [c.key for c in candidates(tmp_path / "mixed.npz")] == ["good"]
+    with pytest.raises(LoadError, match="pickled"):
+        load(tmp_path / "mixed.npz", "bad")
+    (tmp_path / "garbage.npy").write_bytes(b"not numpy at all")
+    with pytest.raises(LoadError, match="not a .npy file"):
+        candidates(tmp_path / "garbage.npy")
+
+
+def test_session_reopens_a_file_input_from_its_path_and_key(qtbot, tmp_path, window):
+    folder = tmp_path / "run#3"
+    folder.mkdir()
+    data = np.random.default_rng(2).standard_normal((2, 4, 5, 3)).astype(np.float32)
+    np.savez(folder / "acts.npz", layer1=data, other=np.zeros((2, 2)))
+    with qtbot.waitSignal(window.state.resultChanged, timeout=RESULT_TIMEOUT):
+        assert window.open_file(str(folder / "acts.npz"), key="layer1", layout="NCHW")
+    assert window.state.file.label == "acts.npz [layer1]"
+    session = tmp_path / "s.json"
+    assert window.save_session(str(session))
+    with qtbot.waitSignal(window.state.resultChanged, timeout=RESULT_TIMEOUT):
+        window.state.update(input="normal", shape=(2, 3, 4, 4))
+    with qtbot.waitSignal(window.state.resultChanged, timeout=RESULT_TIMEOUT):
+        assert window.open_session(str(session))
+    assert window.state.input == "file" and window.state.file.key == "layer1"
+    np.testing.assert_array_equal(window.state.computed.x, data)

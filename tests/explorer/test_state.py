@@ -125,3 +125,33 @@ def test_a_click_or_a_histogram_option_reuses_the_normalization(qtbot, state):
     assert state.result is result and len(state.computed.hist.counts_after) == 32
     update_and_wait(qtbot, state, params={"eps": 1e-3})
     assert state.result is not result
+
+
+def test_a_refused_update_changes_nothing(qtbot, state):
+    before = state.settings()
+    for changes, needle in [({"bins": 1}, "bins=1 must be between 2 and 1000"),
+                            ({"layout": "NCL", "shape": (1, 2)}, "2 axes but layout NCL names 3"),
+                            ({"seed": -1}, "seed=-1 must be between"), ({"seed": "abc"}, "seed='abc' is not an"),
+                            ({"selected": (100, 0, 0, 0)}, "outside the shape"),
+                            ({"layout": "NCDHW"}, "3 spatial axes"), ({"training": "maybe"}, "not true or false")]:
+        state.update(**changes)
+        assert needle in state.error, (changes, state.error)
+        assert state.settings() == before, changes
+    update_and_wait(qtbot, state, method="layer")  # not locked by the refused values
+    assert state.error is None
+
+
+def test_switching_method_drops_settings_that_would_break_it(qtbot, state):
+    update_and_wait(qtbot, state, method="group", params={"groups": 4, "eps": 1e-3})
+    update_and_wait(qtbot, state, method="custom")
+    assert state.params == {"eps": 1e-3} and state.result.params["axes"] == "NHW"
+
+
+def test_controls_show_the_given_parameters_while_an_error_stands(qtbot, window):
+    s = window.state
+    update_and_wait(qtbot, s, method="custom", params={})
+    s.update(params={"axes": "HW", "groups": 2})
+    assert "must include C" in s.error
+    assert s.resolved_params["axes"] == "HW" and s.resolved_params["groups"] == 2
+    assert not window.findChild(object, "check_axis_N").isChecked()
+    assert window.findChild(object, "check_axis_H").isChecked()

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from kernels import METHODS, shared_mask
 from explorer.pipeline import canonical_index, layout_index
+from kernels import METHODS, shared_mask
 
 from .conftest import update_and_wait
 

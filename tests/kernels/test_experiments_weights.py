@@ -4,8 +4,7 @@ torch.nn.utils.parametrizations and torch code; sharing masks against autograd; 
 import numpy as np
 import pytest
 
-from kernels.experiments import (layer_effect, spectral_norm, weight_norm, weight_shared_mask,
-                                 weight_standardization)
+from kernels.experiments import layer_effect, spectral_norm, weight_norm, weight_shared_mask, weight_standardization
 from kernels.inputs import generate
 
 from .references import torch

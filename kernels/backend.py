@@ -97,6 +97,7 @@ class NumpyOps(Ops):
     name = "numpy"
     device = "cpu"
     xp = np
+    PARTIAL = 4096  # elements per float32 partial sum of squares
 
     def asarray(self, x, dtype=None):
         if is_torch_tensor(x):
@@ -138,11 +139,20 @@ class NumpyOps(Ops):
         return x.sum(axis=axes, keepdims=True)
 
     def mean_of_squares(self, x, axes):
-        """mean(x * x) over axes (keepdims) without a temporary array the size of x: einsum sums the
-        products, accumulating in float64 (a float32 running sum drifts on groups of millions)."""
+        """mean(x * x) over axes (keepdims) without a temporary the size of x. einsum sums the
+        products in float32 over runs of at most PARTIAL elements (a float32 running sum over
+        millions drifts); those partial sums are added in float64."""
         letters = "abcdefghijklmnop"[:x.ndim]
-        kept = "".join(c for i, c in enumerate(letters) if i not in axes)
-        total = np.einsum(f"{letters},{letters}->{kept}", x, x, dtype=np.float64)
+        axes = sorted(axes)
+        run, split = int(np.prod([x.shape[a] for a in axes])), []
+        for a in axes:  # keep the outermost reduced axes apart until each run is short
+            if run <= self.PARTIAL:
+                break
+            split.append(a)
+            run //= x.shape[a]
+        out_axes = [i for i in range(x.ndim) if i not in axes or i in split]
+        partial = np.einsum(f"{letters},{letters}->{''.join(letters[i] for i in out_axes)}", x, x)
+        total = partial.sum(axis=tuple(out_axes.index(a) for a in split), dtype=np.float64)
         count = int(np.prod([x.shape[i] for i in axes]))
         shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
         return (total / count).reshape(shape).astype(x.dtype, copy=False)

@@ -3,9 +3,7 @@ the seed article (sigmoid saturates without BatchNorm, keeps its spread with it)
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 
 import numpy as np
 import pyqtgraph as pg
@@ -17,8 +15,8 @@ from kernels.experiments import DepthConfig, article_config, run_depth
 
 from ..palette import AFTER, BEFORE, SELECTED
 from ..widgets.common import blocked
-from .runner import (RunBar, caption, common_edges, hist_item, make_plot, show_outcome, status_label, two_line_title,
-                     write_csv)
+from .runner import (RunBar, caption, common_edges, csv_text, hist_item, make_plot, show_outcome, status_label,
+                     two_line_title, write_csv)
 from .view_base import ExperimentView
 
 KINDS = ("dense", "conv")
@@ -55,12 +53,7 @@ def depth_table(result) -> tuple:
 
 
 def depth_csv(result) -> str:
-    header, rows = depth_table(result)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([[repr(float(v)) if isinstance(v, float) else v for v in row] for row in rows])
-    return buffer.getvalue()
+    return csv_text(*depth_table(result))
 
 
 def depth_numbers(result) -> dict:

@@ -3,6 +3,8 @@ plus what every experiment view shares: the Run/Cancel/progress bar and the expo
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 import time
 import traceback
@@ -264,6 +266,15 @@ def guarded(parent: QWidget, action) -> bool:
 def write_csv(path, text: str):
     """Atomic CSV write (SaveError on failure)."""
     write_text(path, text)
+
+
+def csv_text(header, rows) -> str:
+    """A CSV table; floats written with repr, so the numbers read back exactly."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([[repr(float(v)) if isinstance(v, float) else v for v in row] for row in rows])
+    return buffer.getvalue()
 
 
 def make_plot(name: str, title: str, x_label: str, y_label: str, tooltip: str = "") -> pg.PlotWidget:

@@ -3,8 +3,6 @@ eval output, Batch Renormalization, batch-size noise, the unbiased-variance shri
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +13,7 @@ from kernels.experiments import (DEFAULT_SIZES, FREEZE_MODES, StepsConfig, batch
                                  sample_dependence, unbiased_shrink)
 
 from ..widgets.common import blocked
-from .runner import RunBar, show_outcome, status_label, write_csv
+from .runner import RunBar, csv_text, show_outcome, status_label, write_csv
 from .steps_plots import BatchSizeTab, FreezeTab, RunningTab
 from .view_base import ExperimentView
 
@@ -48,12 +46,7 @@ def steps_table(result) -> tuple:
 
 
 def steps_csv(result) -> str:
-    header, rows = steps_table(result)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([[repr(v) if isinstance(v, float) else v for v in row] for row in rows])
-    return buffer.getvalue()
+    return csv_text(*steps_table(result))
 
 
 def _plain(a):

@@ -3,8 +3,6 @@ weight standardization on a conv weight, which weights share a norm, and the eff
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from typing import Optional
 
@@ -17,8 +15,8 @@ from kernels.experiments import layer_effect, spectral_norm, weight_norm, weight
 
 from ..palette import AFTER, BEFORE
 from ..widgets.common import blocked
-from .runner import (RunBar, add_legend, caption, common_edges, hist_item, make_plot, show_outcome, status_label,
-                     two_line_title, write_csv)
+from .runner import (RunBar, add_legend, caption, common_edges, csv_text, hist_item, make_plot, show_outcome,
+                     status_label, two_line_title, write_csv)
 from .view_base import ExperimentView
 from .weight_tiles import WeightTiles
 
@@ -83,13 +81,9 @@ def weights_csv(result: WeightsResult, selected=(0, 0, 0, 0)) -> str:
     """One row per weight element: its index, value before and after, and whether it shares a norm
     with the `selected` element."""
     mask = weight_shared_mask(result.kind, result.shape, selected, dim=result.dim)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["o", "i", "h", "w", "before", "after", "shares_norm_with_selected"])
-    for index in np.ndindex(result.shape):
-        writer.writerow([*index, repr(float(result.weight[index])), repr(float(result.normalized.weight[index])),
-                         int(mask[index])])
-    return buffer.getvalue()
+    rows = [[*index, float(result.weight[index]), float(result.normalized.weight[index]), int(mask[index])]
+            for index in np.ndindex(result.shape)]
+    return csv_text(["o", "i", "h", "w", "before", "after", "shares_norm_with_selected"], rows)
 
 
 def weights_numbers(result: WeightsResult, selected=(0, 0, 0, 0)) -> dict:

@@ -22,7 +22,6 @@ class ComputeWorker(QObject):
 
     finished = Signal(int, object)
     failed = Signal(int, str)
-    started = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -56,7 +55,6 @@ class ComputeWorker(QObject):
                     return
                 generation, request = self._pending
                 self._pending = None
-            self.started.emit(generation)
             try:
                 computed = self.pipeline.run(request)
             except NormError as exc:

@@ -15,8 +15,7 @@ from kernels.experiments import DepthConfig, article_config, run_depth
 
 from ..palette import AFTER, BEFORE, SELECTED
 from ..widgets.common import blocked
-from .runner import (RunBar, caption, common_edges, csv_text, hist_item, make_plot, show_outcome, status_label,
-                     two_line_title, write_csv)
+from .runner import caption, common_edges, csv_text, hist_item, make_plot, show_outcome, two_line_title, write_csv
 from .view_base import ExperimentView
 
 KINDS = ("dense", "conv")
@@ -118,18 +117,7 @@ class DepthView(ExperimentView):
         presets = QHBoxLayout()
         presets.addWidget(self.button_article)
         presets.addWidget(self.button_article_bn)
-        self.run_bar = RunBar(self.runner, self.run)
-        self.label_status = status_label("label_status")
-        self.label_warnings = status_label("label_warnings")
-        column = QVBoxLayout(box)
-        column.addLayout(form)
-        column.addWidget(QLabel("Seed article preset:"))
-        column.addLayout(presets)
-        column.addSpacing(8)
-        column.addWidget(self.run_bar)
-        column.addWidget(self.label_status)
-        column.addWidget(self.label_warnings)
-        column.addStretch(1)
+        self._control_column(box, form, extras=(QLabel("Seed article preset:"), presets))
         return box
 
     def _build_plots(self):

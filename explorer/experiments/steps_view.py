@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QTabWidget,
-                               QVBoxLayout, QWidget)
+                               QWidget)
 
 from kernels.experiments import (DEFAULT_SIZES, FREEZE_MODES, StepsConfig, batch_noise, run_freeze, run_steps,
                                  sample_dependence, unbiased_shrink)
 
 from ..widgets.common import blocked
-from .runner import RunBar, csv_text, show_outcome, status_label, write_csv
+from .runner import csv_text, show_outcome, write_csv
 from .steps_plots import BatchSizeTab, FreezeTab, RunningTab
 from .view_base import ExperimentView
 
@@ -169,16 +169,7 @@ class StepsView(ExperimentView):
                               ("", self.check_cumulative), ("convention", self.combo_convention),
                               ("seed", self.spin_seed), ("plot channel", self.spin_channel)):
             form.addRow(label, widget)
-        self.run_bar = RunBar(self.runner, self.run)
-        self.label_status = status_label("label_status")
-        self.label_warnings = status_label("label_warnings")
-        column = QVBoxLayout(box)
-        column.addLayout(form)
-        column.addSpacing(8)
-        column.addWidget(self.run_bar)
-        column.addWidget(self.label_status)
-        column.addWidget(self.label_warnings)
-        column.addStretch(1)
+        self._control_column(box, form)
         return box
 
     # -- settings ------------------------------------------------------------------------------

@@ -4,9 +4,9 @@ move, controls that schedule a rerun, the status line on failure or cancel, and 
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QComboBox, QSpinBox, QWidget
+from PySide6.QtWidgets import QComboBox, QLayout, QSpinBox, QVBoxLayout, QWidget
 
-from .runner import ExperimentRunner, install_view_menu, namespace_children, show_outcome
+from .runner import ExperimentRunner, RunBar, install_view_menu, namespace_children, show_outcome, status_label
 
 DEBOUNCE_MS = 200
 
@@ -59,6 +59,22 @@ class ExperimentView(QWidget):
 
     def _on_cancelled(self, message: str):
         show_outcome(self.label_status, f"cancelled; the previous result is shown ({message})", "warning")
+
+    def _control_column(self, box, form, extras=(), labels=()) -> None:
+        """Lay out a view's controls in `box`: the form, `extras` (widgets or layouts), Run/Cancel with
+        the progress bar, then `labels` and the status and warning lines."""
+        self.run_bar = RunBar(self.runner, self.run)
+        self.label_status = status_label("label_status")
+        self.label_warnings = status_label("label_warnings")
+        column = QVBoxLayout(box)
+        column.addLayout(form)
+        for item in extras:
+            column.addLayout(item) if isinstance(item, QLayout) else column.addWidget(item)
+        column.addSpacing(8)
+        column.addWidget(self.run_bar)
+        for label in (*labels, self.label_status, self.label_warnings):
+            column.addWidget(label)
+        column.addStretch(1)
 
     def _spin(self, name, lo, hi, value, tip, rerun=True):
         """A spin box that reruns the experiment (or, with rerun=False, only redraws)."""

@@ -15,7 +15,7 @@ from kernels.experiments import layer_effect, spectral_norm, weight_norm, weight
 
 from ..palette import AFTER, BEFORE
 from ..widgets.common import blocked
-from .runner import (RunBar, add_legend, caption, common_edges, csv_text, hist_item, make_plot, show_outcome,
+from .runner import (add_legend, caption, common_edges, csv_text, hist_item, make_plot, show_outcome,
                      status_label, two_line_title, write_csv)
 from .view_base import ExperimentView
 from .weight_tiles import WeightTiles
@@ -149,17 +149,8 @@ class WeightsView(ExperimentView):
                               ("kH", self.spin_kh), ("kW", self.spin_kw), ("dim", self.combo_dim),
                               ("power iterations", self.spin_iterations), ("seed", self.spin_seed)):
             form.addRow(label, widget)
-        self.run_bar = RunBar(self.runner, self.run)
         self.label_selected = status_label("label_selected")
-        self.label_status = status_label("label_status")
-        self.label_warnings = status_label("label_warnings")
-        column = QVBoxLayout(box)
-        column.addLayout(form)
-        column.addSpacing(8)
-        column.addWidget(self.run_bar)
-        for label in (self.label_selected, self.label_status, self.label_warnings):
-            column.addWidget(label)
-        column.addStretch(1)
+        self._control_column(box, form, labels=(self.label_selected,))
         self._on_kind(run=False)
         return box
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QLineF, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QLineF, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPaintEngine, QPainter, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QToolTip, QWidget
 
@@ -102,9 +102,7 @@ class Geometry:
 
 
 class TensorView(QWidget):
-    """objectName view_tensor. `elementHovered(index)` / click -> AppState.update(selected=...)."""
-
-    elementHovered = Signal(object)
+    """objectName view_tensor. Hover shows an element's numbers; a click calls `select(index)`."""
 
     def __init__(self, state, parent=None):
         super().__init__(parent)
@@ -338,7 +336,6 @@ class TensorView(QWidget):
         if index is None:
             QToolTip.hideText()
             return
-        self.elementHovered.emit(index)
         QToolTip.showText(event.globalPosition().toPoint(), self.describe_element(index), self)
 
     def mousePressEvent(self, event):

@@ -32,9 +32,19 @@ class Moments:
     owns_centered: bool = False  # `centered` is a temporary: standardizing may scale it in place
 
 
+def moments_key(ops, part: Partition, center: bool, x) -> tuple:
+    """Where the moments of x over `part` live in a moments cache (see normalize's moments_cache)."""
+    return ops.name, str(ops.device), part, bool(center), str(x.dtype)
+
+
 def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
-    """Mean and biased variance (or mean square) of xe (x reshaped to part.expanded_shape)."""
+    """Mean and biased variance (or mean square) of xe (x reshaped to part.expanded_shape).
+    With ctx.moments_cache, moments of finite inputs are kept there and taken from there."""
     ops, axes = ctx.ops, part.reduce_positions
+    key = moments_key(ops, part, center, xe) if ctx.moments_cache is not None else None
+    if key in (ctx.moments_cache or {}):
+        mean, var = ctx.moments_cache[key]
+        return Moments(mean, var, part.group_size, centered=None if center else xe)
     mean = ops.mean(xe, axes)
     mean_finite = ops.all(ops.isfinite(mean))
     if not mean_finite:
@@ -48,13 +58,15 @@ def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
         else:
             ctx.overflow = True  # finite values whose sum overflows: normalize retries in float64
     if center:
-        d = xe - mean
+        d = ops.subtract(xe, mean)
         m = Moments(mean, ops.mean_of_squares(d, axes), part.group_size, centered=d, owns_centered=True)
     else:
         var = ops.mean_of_squares(xe, axes)
         m = Moments(ops.zeros(var.shape, like=var), var, part.group_size, centered=xe)
     if mean_finite and not ops.all(ops.isfinite(m.var)):
         ctx.overflow = True  # finite values whose squares overflow: normalize retries in float64
+    elif mean_finite and key is not None:
+        ctx.moments_cache[key] = (m.mean, m.var)
     return m
 
 
@@ -90,8 +102,9 @@ def standardize(ctx, part: Partition, xe, m: Moments, eps: float):
     if m.owns_centered:  # one large allocation less: the output reuses x - mean
         m.owns_centered = False
         return ctx.ops.reshape(ctx.ops.scale_(m.centered, inv), ctx.shape)
-    centered = m.centered if m.centered is not None else xe - m.mean
-    return ctx.ops.reshape(centered * inv, ctx.shape)
+    if m.centered is None:
+        return ctx.ops.reshape(ctx.ops.scale_(ctx.ops.subtract(xe, m.mean), inv), ctx.shape)
+    return ctx.ops.reshape(m.centered * inv, ctx.shape)
 
 
 def to_stat(ctx, part: Partition, s):

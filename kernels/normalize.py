@@ -123,7 +123,7 @@ def prepare(method: str, shape, layout: str = "NCHW", training: bool = True, **p
 
 def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", device: str = "cpu",
               training: bool = True, *, running_mean=None, running_var=None, num_batches_tracked=0,
-              nonfinite: str = "omit", **params) -> Result:
+              nonfinite: str = "omit", moments_cache: dict | None = None, **params) -> Result:
     """Normalize x (numpy array or torch tensor) with registry method `method`.
 
     layout: the axis letters of x ('NCHW', 'NHWC', 'NCL', 'NLC' or any order of them).
@@ -133,6 +133,10 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
         takes them; not mutated: the updated values come back on the result.
     nonfinite: 'omit' leaves NaN/Inf inputs out of the statistics and maps them to 0; 'propagate'
         lets them poison their statistics groups as torch does.
+    moments_cache: a dict the caller keeps for this very x (never another tensor): the group
+        means and variances computed here are stored in it, and later calls on the same x with
+        the same grouping take them from it instead of passing over x again (the explorer keeps
+        one per input while eps or the affine parameters change).
     params: the method's keywords (see METHODS[method].params); missing ones take defaults that
         fit the shape.
     """
@@ -167,7 +171,7 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
     ctx = Context(method=m, ops=ops, x=xc, layout=layout, shape=shape, params=resolved, training=bool(training),
                   running_mean=running_mean, running_var=running_var,
                   num_batches_tracked=num_batches_tracked, nonfinite=nonfinite,
-                  compute_eps=ops.finfo_eps(xc), sharing=sharing)
+                  compute_eps=ops.finfo_eps(xc), sharing=sharing, moments_cache=moments_cache)
     try:
         with np.errstate(all="ignore"):  # what goes wrong is reported in res.warnings, in words
             out = m.compute(ctx)

@@ -235,6 +235,7 @@ class Context:
     sharing: Any = None
     overflow: bool = False
     finite: Any = None  # mask of finite inputs, set when non-finite ones were left out
+    moments_cache: Any = None  # the caller's dict of moments already computed for this x (see normalize)
     warnings: list = field(default_factory=list)
 
     def warn(self, text: str):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backend import get_ops
+from .moments import moments_key
 from .partition import ChannelWindow, Partition
 
 #: Histograms of more elements than this are computed on a uniform random sample.
@@ -43,13 +44,21 @@ class GroupMoments:
     var: np.ndarray
 
 
-def group_moments(values, sharing, backend: str = "numpy", device: str = "cpu") -> GroupMoments:
+def group_moments(values, sharing, backend: str = "numpy", device: str = "cpu", cache: dict | None = None
+                  ) -> GroupMoments:
+    """cache: a moments cache of `values` (normalize's moments_cache), read and filled."""
     ops = get_ops(backend, device)
     part = display_partition(sharing)
     xe, axes = _prepared(ops, values, part.expanded_shape), part.reduce_positions
-    mean = ops.mean(xe, axes)
-    if ops.all(ops.isfinite(mean)):
-        var = ops.mean_of_squares(xe - mean, axes)
+    key = moments_key(ops, part, True, xe)
+    if cache is not None and key in cache:
+        mean, var = cache[key]
+    else:
+        mean = ops.mean(xe, axes)
+        var = ops.mean_of_squares(ops.subtract(xe, mean), axes) if ops.all(ops.isfinite(mean)) else None
+        if cache is not None and var is not None and ops.all(ops.isfinite(var)):
+            cache[key] = (mean, var)
+    if var is not None:
         count = np.full(part.n_groups, part.group_size)
         return GroupMoments(part.stat_shape, count, ops.to_numpy(mean).ravel(), ops.to_numpy(var).ravel())
     finite = ops.isfinite(xe)
@@ -180,7 +189,7 @@ def finite_range(ops, a) -> tuple:
 def sample_indices(total: int, n: int, seed: int) -> np.ndarray:
     """n positions in range(total) drawn uniformly with replacement (cached: the same draw
     serves every update of the same tensor size)."""
-    idx = np.random.default_rng(seed).integers(0, total, n)
+    idx = np.sort(np.random.default_rng(seed).integers(0, total, n))  # in order: a gather that walks memory forward
     idx.setflags(write=False)
     return idx
 
@@ -193,28 +202,33 @@ def _edges(lo, hi, bins):
 
 def histograms(before, after, bins: int = 64, shared: bool = True, max_samples: int | None = DEFAULT_MAX_SAMPLES,
                seed: int = 0, backend: str = "numpy", device: str = "cpu", value_range=None,
-               range_before=None) -> Histograms:
+               range_before=None, range_after=None, sample_before=None, finite: bool = False) -> Histograms:
     """Histograms of before and after (same size) over shared or separate bin edges.
 
     max_samples: above this many elements, both tensors are histogrammed on the same
     uniform random sample of positions (reproducible with `seed`); None: never sample.
     value_range: fixed (lo, hi) for both, instead of the data's range.
-    range_before: the known finite range of `before`, to skip a pass over it.
+    Known facts that skip passes over the data (a caller that draws the same tensors again):
+    range_before / range_after, the finite range of each tensor; sample_before, `before` at
+    the sample positions (the `sample_before` this function returned); finite=True, both
+    tensors hold finite values only, inside their ranges up to rounding (no masking: a value
+    a rounding error outside counts in the end bin).
     """
     ops = get_ops(backend, device)
     arrays = [_prepared(ops, arr, (-1,)) for arr in (before, after)]
     total = int(arrays[0].shape[0])
-    ranges = [range_before or finite_range(ops, arrays[0]), finite_range(ops, arrays[1])]
+    ranges = [range_before or finite_range(ops, arrays[0]), range_after or finite_range(ops, arrays[1])]
     sampled = max_samples is not None and total > max_samples
     if sampled:
         idx = ops.asarray(sample_indices(total, max_samples, seed))
-        arrays = [a[idx] for a in arrays]
+        arrays = [ops.asarray(sample_before) if sample_before is not None else arrays[0][idx], arrays[1][idx]]
     scale = total / max_samples if sampled else 1.0
     bin_ranges = [value_range] * 2 if value_range is not None else list(ranges)
     if shared and value_range is None:
         lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
         bin_ranges = [(lo, hi)] * 2
     edges = [_edges(float(lo), float(hi), bins) for lo, hi in bin_ranges]
-    counts = [ops.histogram(a, e[0], e[-1], bins) * scale for a, e in zip(arrays, edges)]
+    clip = finite and value_range is None
+    counts = [ops.histogram(a, e[0], e[-1], bins, clip=clip) * scale for a, e in zip(arrays, edges)]
     return Histograms(edges[0], counts[0], edges[1], counts[1], sampled, scale, tuple(ranges[0]), tuple(ranges[1]),
                       ops.to_numpy(arrays[0]), ops.to_numpy(arrays[1]))

@@ -5,6 +5,7 @@ runs it off the GUI thread; the command line and the benchmark call it directly.
 from __future__ import annotations
 
 import ctypes
+import functools
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from kernels import METHODS, normalize
-from kernels.backend import NumpyOps, get_ops
+from kernels.backend import get_ops
 from kernels.inputs import generate
 from kernels.layouts import canonical_order, check_layout, permutation, spatial_axes
 from kernels.summaries import (GroupMoments, GroupStats, display_partition, finite_range, group_moments, histograms,
@@ -131,6 +132,31 @@ def layout_index(canon_index, layout: str) -> tuple:
     return tuple(values[a] for a in layout)
 
 
+@dataclass
+class InputStats:
+    """The input's numbers under one partition. They change with neither eps, affine nor
+    momentum, so the pipeline keeps them: dragging such a control makes no pass over the input."""
+
+    moments: GroupMoments
+    range: tuple  # finite (min, max)
+    group_min: np.ndarray = None  # per display group (flat); None when the input holds NaN/Inf
+    group_max: np.ndarray = None
+    sample: np.ndarray = None  # the input at the histograms' sample positions, once drawn
+    boxes: dict = field(default_factory=dict)  # overlay row -> (flat positions, input values there)
+
+    @classmethod
+    def of(cls, x, sharing, backend: str, device: str, moments_cache: dict) -> "InputStats":
+        ops = get_ops(backend, device)
+        part = display_partition(sharing)
+        xe = ops.reshape(ops.asarray(x), part.expanded_shape)
+        lows = ops.to_numpy(ops.amin(xe, part.reduce_positions)).ravel().astype(np.float64)
+        highs = ops.to_numpy(ops.amax(xe, part.reduce_positions)).ravel().astype(np.float64)
+        moments = group_moments(x, sharing, backend, device, cache=moments_cache)
+        if np.all(np.isfinite(lows)) and np.all(np.isfinite(highs)):
+            return cls(moments, (float(lows.min()), float(highs.max())), lows, highs)
+        return cls(moments, finite_range(ops, ops.reshape(xe, (-1,))))
+
+
 class Pipeline:
     """Runs requests, caching generated inputs and warmed-up running statistics."""
 
@@ -142,6 +168,11 @@ class Pipeline:
         self.files: dict = {}  # file_key -> (array, layout)
 
     def input_for(self, req: Request) -> np.ndarray:
+        return self._input_entry(req)[0]
+
+    def _input_entry(self, req: Request) -> tuple:
+        """(input, its moments cache): the group moments computed for this input, kept for the next
+        update (see kernels.normalize's moments_cache)."""
         key = (req.input, req.shape, req.layout, req.seed, req.file_key)
         if key not in self._inputs:
             if req.file_key:
@@ -149,7 +180,7 @@ class Pipeline:
                 x = np.ascontiguousarray(data.transpose(permutation(file_layout, req.layout)))
             else:
                 x = generate(req.input, req.shape, req.layout, seed=req.seed)
-            self._inputs[key] = x
+            self._inputs[key] = (x, {})
             while len(self._inputs) > 2:
                 self._inputs.popitem(last=False)
         return self._inputs[key]
@@ -177,7 +208,7 @@ class Pipeline:
 
     def run(self, req: Request) -> Computed:
         start = time.perf_counter()
-        x = self.input_for(req)
+        x, moments_cache = self._input_entry(req)
         method = METHODS[req.method]
         running = {}
         if method.running_stats and not req.training:
@@ -190,19 +221,27 @@ class Pipeline:
             _, result, out_np, after = self._last
         else:
             result = normalize(x, req.method, layout=req.layout, backend=req.backend, device=req.device,
-                               training=req.training, nonfinite=req.nonfinite, **running, **req.param_dict)
+                               training=req.training, nonfinite=req.nonfinite, moments_cache=moments_cache,
+                               **running, **req.param_dict)
             after = None
         out = result.output
         normalize_ms = (time.perf_counter() - t0) * 1000
         backend = dict(backend=req.backend, device=req.device)
-        before, x_range = self._input_stats(req, x, result.sharing)
-        hist = histograms(x, out, bins=req.bins, shared=req.shared_bins, range_before=x_range, **backend)
+        stats = self._input_stats(req, x, result.sharing, moments_cache)
+        before = stats.moments
+        range_after = _range_after(result, stats)
+        hist = histograms(x, out, bins=req.bins, shared=req.shared_bins, range_before=stats.range,
+                          range_after=range_after, sample_before=stats.sample, finite=range_after is not None,
+                          **backend)
+        if stats.sample is None and hist.sampled:
+            stats.sample = hist.sample_before
         if after is None:
             after = _moments_after(result, before) or group_moments(out, result.sharing, **backend)
             out_np = out if isinstance(out, np.ndarray) else _to_numpy(out)
             self._last = (key, result, out_np, after)
         groups = GroupStats.of(before, after)
-        overlays = _overlays(x, out_np, result.sharing, groups, hist, req) if req.overlays else []
+        overlays = (_overlays(x, out_np, result.sharing, groups, hist, req, stats, range_after is not None)
+                    if req.overlays else [])
         tiles_b, tiles_a, tile_index = _tiles(x, out_np, req)
         size = x.size
         return Computed(
@@ -214,26 +253,41 @@ class Pipeline:
             running_used=(running["running_mean"], running["running_var"]) if running else (),
             warnings=list(result.warnings))
 
-    def _input_stats(self, req: Request, x, sharing) -> tuple:
-        """Group moments and finite range of the input: they change only with the input and the
-        partition, not with eps, affine or momentum, so they are cached."""
+    def _input_stats(self, req: Request, x, sharing, moments_cache: dict) -> InputStats:
         key = (req.input, req.shape, req.layout, req.seed, req.file_key, req.backend, req.device, sharing)
         if key not in self._stats:
-            ops = get_ops(req.backend, req.device)
-            a = ops.reshape(ops.asarray(x), (-1,))
-            self._stats[key] = (group_moments(x, sharing, req.backend, req.device), finite_range(ops, a))
+            self._stats[key] = InputStats.of(x, sharing, req.backend, req.device, moments_cache)
             while len(self._stats) > 4:
                 self._stats.popitem(last=False)
         return self._stats[key]
 
 
+def _group_lines(result, stat_shape):
+    """The result's (a, c, b) per group, flat float64 arrays, when output = a·(x − c) + b per
+    display group; None otherwise."""
+    if result.group_map is None or stat_shape != result.sharing.stat_shape:
+        return None
+    return [np.broadcast_to(np.asarray(_as_numpy(v), np.float64), stat_shape).ravel() for v in result.group_map]
+
+
+def _range_after(result, stats: InputStats):
+    """The output's range from each group's line and the group's input min and max: no pass
+    over the output. Exact up to the rounding of the computed output. None when not known."""
+    lines = _group_lines(result, stats.moments.stat_shape) if stats.group_min is not None else None
+    if lines is None:
+        return None
+    a, c, b = lines
+    ends = np.concatenate([a * (stats.group_min - c) + b, a * (stats.group_max - c) + b])
+    return (float(ends.min()), float(ends.max())) if np.all(np.isfinite(ends)) else None
+
+
 def _moments_after(result, before):
     """The output's group moments from the input's, when the method maps each group by a line
     a·(x − c) + b (mean → a·(mean − c) + b, var → a²·var): no pass over the output. None otherwise."""
-    if result.group_map is None or before.stat_shape != result.sharing.stat_shape:
+    lines = _group_lines(result, before.stat_shape)
+    if lines is None:
         return None
-    a, c, b = (np.broadcast_to(np.asarray(_as_numpy(v), np.float64), before.stat_shape).ravel()
-               for v in result.group_map)
+    a, c, b = lines
     # in float64, a·(mean − c) is exactly 0 where the group's own mean was the center
     return GroupMoments(before.stat_shape, before.count, a * (before.mean - c) + b, a * a * before.var)
 
@@ -253,8 +307,9 @@ def group_row(sharing, index) -> int:
     return int(np.ravel_multi_index(part.group_of(index), part.stat_shape))
 
 
-def _overlays(x, out, sharing, groups, hist, req) -> list:
-    """Histograms of a few groups on the main edges: the selected one, then the most extreme."""
+def _overlays(x, out, sharing, groups, hist, req, stats: InputStats, finite_after: bool) -> list:
+    """Histograms of a few groups on the main edges: the selected one, then the most extreme.
+    finite_after: the output is known finite and inside the after histogram's range."""
     part = display_partition(sharing)
     n = len(groups)
     if n <= 1:
@@ -269,29 +324,60 @@ def _overlays(x, out, sharing, groups, hist, req) -> list:
             break
         if int(r) not in rows:
             rows.append(int(r))
-    rng = np.random.default_rng(0)
-    out_list = []
+    before, after, scales = [], [], []
     for r in rows:
-        box = part.box(np.unravel_index(r, part.stat_shape))
-        vb, scale = _box_sample(x, box, rng)
-        va, _ = _box_sample(out, box, rng)
-        out_list.append((r, _counts(vb, hist.edges_before) * scale, _counts(va, hist.edges_after) * scale))
-    return out_list
+        if r not in stats.boxes:  # the input's values in a group stay the same while eps or affine change
+            box = part.box(np.unravel_index(r, part.stat_shape))
+            positions, scale = box_positions(x.shape, tuple((s.start, s.stop, s.step) for s in box))
+            stats.boxes[r] = (positions, scale, _take(x, positions))
+        positions, scale, values = stats.boxes[r]
+        before.append(values)
+        after.append(_take(out, positions))
+        scales.append(scale)
+    counts_b = _stacked_counts(before, hist.edges_before, scales, clip=stats.group_min is not None)
+    counts_a = _stacked_counts(after, hist.edges_after, scales, clip=finite_after)
+    return [(r, cb, ca) for r, cb, ca in zip(rows, counts_b, counts_a)]
 
 
-def _box_sample(a, box, rng, limit=1 << 15):
-    """The values of a[box], or `limit` of them drawn uniformly when the box is larger; and the
-    number of elements each drawn value stands for."""
-    ranges = [range(*s.indices(n)) for s, n in zip(box, a.shape)]
+@functools.lru_cache(maxsize=64)
+def box_positions(shape: tuple, box: tuple, limit: int = 1 << 13) -> tuple:
+    """Flat positions (ascending) of the elements of box (per axis (start, stop, step)) in an
+    array of `shape`: all of them, or `limit` drawn uniformly when the box is larger; and the
+    number of elements each position stands for. Cached: the same boxes come back on every update."""
+    ranges = [range(*slice(*b).indices(n)) for b, n in zip(box, shape)]
     size = int(np.prod([len(r) for r in ranges]))
     if size <= limit:
-        return a[box].ravel(), 1.0
-    coords = tuple(rng.integers(r.start, r.stop, limit) for r in ranges)
-    return a[coords], size / limit
+        coords = np.ix_(*[np.arange(r.start, r.stop, r.step) for r in ranges])
+        positions = np.ravel_multi_index(coords, shape).ravel()
+    else:
+        rng = np.random.default_rng(size)
+        coords = tuple(rng.integers(0, len(r), limit) * r.step + r.start for r in ranges)
+        positions = np.sort(np.ravel_multi_index(coords, shape))
+    positions.setflags(write=False)
+    return positions, (size / limit if size > limit else 1.0)
 
 
-def _counts(values, edges):
-    return NumpyOps().histogram(values, edges[0], edges[-1], len(edges) - 1).astype(float)
+def _take(a: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """a's elements at flat (C order) positions."""
+    if a.flags.c_contiguous:
+        return a.reshape(-1)[positions]
+    return a[np.unravel_index(positions, a.shape)]
+
+
+def _stacked_counts(values: list, edges: np.ndarray, scales: list, clip: bool) -> list:
+    """Histograms over the same edges of several arrays, in one bincount; counts scaled per array.
+    clip: the values are finite and inside the edges up to rounding (no masking needed)."""
+    bins = len(edges) - 1
+    lo, hi = float(edges[0]), float(edges[-1])
+    flat = np.concatenate(values)
+    which = np.repeat(np.arange(len(values)), [len(v) for v in values])
+    if not clip:
+        inside = (flat >= lo) & (flat <= hi)  # also drops NaN
+        flat, which = flat[inside], which[inside]
+    idx = ((flat - lo) * (bins / (hi - lo))).astype(np.intp)
+    np.clip(idx, 0, bins - 1, out=idx)
+    counts = np.bincount(which * bins + idx, minlength=len(values) * bins).reshape(len(values), bins)
+    return [row * scale for row, scale in zip(counts.astype(float), scales)]
 
 
 def _tiles(x, out, req) -> tuple:

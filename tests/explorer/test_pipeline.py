@@ -29,3 +29,40 @@ def test_displayed_group_statistics_are_the_outputs(name, params, backend):
 def test_batchnorm_with_one_value_per_channel_displays_exact_zeros():
     c = Pipeline().run(Request("batch", "NCHW", (1, 4, 1, 1), (), selected=(0, 0, 0, 0)))
     assert np.all(c.groups.mean_after == 0) and np.all(c.groups.var_after == 0) and c.summary_after.std == 0
+
+
+def _same_views(a, b):
+    """Every number the views draw, equal."""
+    assert np.array_equal(a.output, b.output)
+    for name in ("edges_before", "counts_before", "edges_after", "counts_after"):
+        assert np.array_equal(getattr(a.hist, name), getattr(b.hist, name)), name
+    assert a.summary_before == b.summary_before and a.summary_after == b.summary_after
+    assert [r for r, _, _ in a.overlays] == [r for r, _, _ in b.overlays]
+    for (_, before_a, after_a), (_, before_b, after_b) in zip(a.overlays, b.overlays):
+        assert np.array_equal(before_a, before_b) and np.array_equal(after_a, after_b)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("name,params", [("batch", ()), ("group", (("groups", 4),)), ("layer", (("weight", -1.5),)),
+                                         ("lrn", ()), ("rms", ())])
+def test_a_pipeline_that_reuses_the_inputs_numbers_shows_what_a_fresh_one_shows(name, params, backend):
+    """Reused: the input's moments, ranges, sample and overlay positions (eps changes between runs)."""
+    shape = (8, 16, 24, 24)  # 73,728 elements: histograms and overlays are sampled
+    pipeline = Pipeline()
+    for eps in (1e-5, 0.3, 2.0):
+        req = Request(name, "NCHW", shape, params + (("eps", eps),) if name != "lrn" else params, backend=backend,
+                      selected=(1, 2, 3, 4))
+        _same_views(pipeline.run(req), Pipeline().run(req))
+
+
+def test_overlays_are_the_groups_histograms():
+    """Small groups are counted whole: the overlay is the histogram of the group's own values."""
+    c = Pipeline().run(Request("group", "NCHW", (2, 8, 6, 6), (("groups", 4),), selected=(1, 5, 0, 0)))
+    part = c.result.sharing
+    assert c.overlays and c.overlays[0][0] == np.ravel_multi_index(part.group_of((1, 5, 0, 0)), part.stat_shape)
+    for row, before, after in c.overlays:
+        box = part.box(np.unravel_index(row, part.stat_shape))
+        for values, edges, counts in ((c.x[box], c.hist.edges_before, before), (c.output[box], c.hist.edges_after,
+                                                                                    after)):
+            expected, _ = np.histogram(values, bins=edges)
+            np.testing.assert_array_equal(counts, expected)

@@ -66,14 +66,23 @@ def update_latency(window, app, recorder, changes: dict) -> float:
     return (end - start) * 1000
 
 
-def measure(window, app, recorder, shape, backend: str, repeats: int) -> tuple:
+#: What each benchmark update changes: eps (a slider drag: the input and its grouping stay, so
+#: their statistics are reused) or the seed (a new input: generated, and every statistic anew).
+CHANGES = {"eps": lambda k: dict(params={"eps": 1e-5 * (1 + (k % 7))}), "seed": lambda k: dict(seed=k + 1)}
+WARMUP = 3  # updates before timing: the first ones grow the heap (page faults) for this shape
+
+
+def measure(window, app, recorder, shape, backend: str, repeats: int, change: str = "eps") -> tuple:
     state = window.state
-    update_latency(window, app, recorder, dict(method="batch", shape=shape, backend=backend, device="cpu", params={}))
+    update_latency(window, app, recorder, dict(method="batch", shape=shape, backend=backend, device="cpu", params={},
+                                               seed=0))
     samples, computes, normalizes = [], [], []
-    for k in range(repeats):
-        samples.append(update_latency(window, app, recorder, dict(params={"eps": 1e-5 * (1 + (k % 7))})))
-        computes.append(state.computed.total_ms)
-        normalizes.append(state.computed.normalize_ms)
+    for k in range(-WARMUP, repeats):
+        latency = update_latency(window, app, recorder, CHANGES[change](k + WARMUP))
+        if k >= 0:
+            samples.append(latency)
+            computes.append(state.computed.total_ms)
+            normalizes.append(state.computed.normalize_ms)
     return _percentiles(samples) + (float(np.median(computes)), float(np.median(normalizes)))
 
 
@@ -110,6 +119,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--backends", default="numpy,torch")
+    parser.add_argument("--shapes", default=",".join(SHAPES), help=f"which of {', '.join(SHAPES)}")
+    parser.add_argument("--changes", default=",".join(CHANGES), help="what each update changes: eps (a slider "
+                        "drag over the same input), seed (a new input each time)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no 25M drag")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -127,18 +139,22 @@ def main(argv=None) -> int:
     window.show()
     recorder = Recorder(window)
     repeats = 5 if args.quick else args.repeats
-    print(f"latency from AppState.update(params={{'eps': ...}}) to resultChanged with both histograms repainted "
-          f"(BatchNorm, NCHW, {repeats} updates each, {os.cpu_count()} CPU cores); worker: the computation off the "
-          f"GUI thread (median), normalize: the kernels.normalize call in it")
-    print(f"{'elements':>9} {'shape':>18} {'backend':>8} {'p50 ms':>8} {'p95 ms':>8} {'worker ms':>10} "
-          f"{'normalize ms':>13}")
-    for label, shape in SHAPES.items():
-        for backend in args.backends.split(","):
-            if backend not in available_backends():
+    for change in args.changes.split(","):
+        print(f"\nlatency from AppState.update({'params={eps: ...}' if change == 'eps' else 'seed=...'}) to "
+              f"resultChanged with both histograms repainted (BatchNorm, NCHW, {repeats} updates each after "
+              f"{WARMUP} untimed, {os.cpu_count()} CPU cores); worker: the computation off the GUI thread "
+              f"(median), normalize: the kernels.normalize call in it")
+        print(f"{'elements':>9} {'shape':>18} {'backend':>8} {'p50 ms':>8} {'p95 ms':>8} {'worker ms':>10} "
+              f"{'normalize ms':>13}")
+        for label, shape in SHAPES.items():
+            if label not in args.shapes.split(","):
                 continue
-            p50, p95, worker, norm = measure(window, app, recorder, shape, backend,
-                                             repeats if label != "8.4M" else max(5, repeats // 2))
-            print(f"{label:>9} {str(shape):>18} {backend:>8} {p50:8.1f} {p95:8.1f} {worker:10.1f} {norm:13.1f}")
+            for backend in args.backends.split(","):
+                if backend not in available_backends():
+                    continue
+                p50, p95, worker, norm = measure(window, app, recorder, shape, backend,
+                                                 repeats if label != "8.4M" else max(5, repeats // 2), change)
+                print(f"{label:>9} {str(shape):>18} {backend:>8} {p50:8.1f} {p95:8.1f} {worker:10.1f} {norm:13.1f}")
     if not args.quick:
         gap, updates, results = drag_blocking(window, app, recorder)
         print(f"\ndragging eps over {int(np.prod(DRAG_SHAPE)):,} elements for 3 s (numpy): {updates} updates, "

@@ -177,6 +177,7 @@ def cmd_export(args) -> int:
             _write_data(state.computed, settings, args.out)
         else:
             target = _view(window, args.view)
+            window.settle()
             save_widget_file(target, args.out, size, dpi)
     finally:
         window.close()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QScrollArea,
-                               QSplitter, QTabWidget, QWidget)
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QScrollArea, QSplitter, QTabWidget, QWidget)
 
 from kernels import METHODS
 
@@ -92,6 +92,13 @@ class MainWindow(QMainWindow):
         self.state.busyChanged.connect(self.busy.setVisible)
         if remember:
             self._restore_geometry()
+
+    def settle(self):
+        """Bring every panel up to date now: the table and the text otherwise follow a result a
+        moment later, and a window not yet drawn has layouts pending. An export needs both."""
+        self.info.refresh()
+        self.group_stats.refresh()
+        QApplication.processEvents()
 
     def _dock(self, title, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)

@@ -104,7 +104,8 @@ class AppState(QObject):
         self.busy = False
         self.resolved_params: dict = {}
         self.sharing = None
-        self._generation = 0
+        self._generation = 0  # of the latest request sent to the worker
+        self._answered = 0  # the latest generation whose result or failure came back
         self._highlight_key = None
         self._highlight = None
         self._worker = ComputeWorker()
@@ -171,11 +172,11 @@ class AppState(QObject):
             self._set_error(str(exc))
             self.settingsChanged.emit()
             return
+        if set(changes) & set(COMPUTE_KEYS) or not changes:
+            self._validate_and_submit()  # first: the worker computes while the controls catch up
         self.settingsChanged.emit()
         if "log_counts" in changes:
             self.viewChanged.emit()
-        if set(changes) & set(COMPUTE_KEYS) or not changes:
-            self._validate_and_submit()
 
     def _apply(self, changes: dict):
         old_layout, old_method = self.layout, self.method
@@ -319,9 +320,15 @@ class AppState(QObject):
         return f"{f.path}|{f.key}|{f.layout}|{f.array.shape}|{id(f.array)}"
 
     # -- results ----------------------------------------------------------------------------
+    @property
+    def computing(self) -> bool:
+        """A computation for the latest settings is on its way."""
+        return self._answered < self._generation
+
     def _on_finished(self, generation: int, computed):
         if generation != self._generation:
             return  # a newer request is on its way; this result is stale
+        self._answered = generation
         self.computed = computed
         self._finish()
         self.resultChanged.emit()
@@ -329,6 +336,7 @@ class AppState(QObject):
     def _on_failed(self, generation: int, message: str):
         if generation != self._generation:
             return
+        self._answered = generation
         self._set_error(message)
         self._finish()
 

@@ -25,6 +25,13 @@ def blocked(*objects: QObject):
             b.unblock()
 
 
+def set_value(spin, value):
+    """spin.setValue only when the value changes: setting the same value repaints the spin box
+    (and its frame), on every result."""
+    if spin.value() != value:
+        spin.setValue(value)
+
+
 def mark_invalid(widget: QWidget, invalid: bool):
     if bool(widget.property("invalid")) != invalid:
         widget.setProperty("invalid", invalid)
@@ -89,9 +96,11 @@ def error_label(name: str) -> QLabel:
     return label
 
 
-def refresh_after(widget: QWidget, slot, delay_ms: int = 30) -> QTimer:
-    """A timer that calls `slot` once, delay_ms after the last start(): panels that need not follow
-    every frame (tables, text) refresh after the histograms have painted and coalesce bursts."""
+def refresh_after(widget: QWidget, slot, state, delay_ms: int = 30) -> QTimer:
+    """A timer that calls `slot` once, delay_ms after the last start(), and only while no
+    computation runs (otherwise it waits delay_ms more): panels that need not follow every frame
+    (tables, text) refresh once the histograms have painted and a slider rests, and never take
+    the processor from the computation of the next result."""
     timer = QTimer(widget, singleShot=True, interval=delay_ms)
-    timer.timeout.connect(slot)
+    timer.timeout.connect(lambda: timer.start() if state.computing else slot())
     return timer

@@ -15,7 +15,7 @@ from kernels.inputs import GENERATORS
 from kernels.registry import FAMILIES
 
 from ..state import FILE_INPUT
-from .common import INVALID_STYLE, blocked, error_label, hint_label, mark_invalid
+from .common import INVALID_STYLE, blocked, error_label, hint_label, mark_invalid, set_value
 from .param_editor import ParamEditor
 
 AXIS_NAMES = {"N": "N (batch)", "C": "C (channels)", "H": "H (height)", "W": "W (width)", "L": "L (length)",
@@ -228,7 +228,7 @@ class ControlPanel(QScrollArea):
                 present = letter in s.layout
                 spin.setVisible(present)
                 self.form_tensor.labelForField(spin).setVisible(present)
-                spin.setValue(s.sizes.get(letter, 1))
+                set_value(spin, s.sizes.get(letter, 1))
                 spin.setEnabled(s.input != FILE_INPUT)
             elements = prod(s.shape)
             self.label_shape.setText(f"{' × '.join(map(str, s.shape))} = {elements:,} elements")
@@ -238,7 +238,7 @@ class ControlPanel(QScrollArea):
             self.combo_running.setCurrentIndex(self.combo_running.findData(s.running))
             self.combo_running.setEnabled(not s.training)
             self._sync_input()
-            self.spin_seed.setValue(s.seed)
+            set_value(self.spin_seed, s.seed)
             self.spin_seed.setEnabled(s.input != FILE_INPUT)
             self.combo_backend.setCurrentText(s.backend)
             devices = available_devices(s.backend)
@@ -246,7 +246,7 @@ class ControlPanel(QScrollArea):
                 self.combo_device.clear()
                 self.combo_device.addItems(devices)
             self.combo_device.setCurrentText(s.device)
-            self.spin_bins.setValue(s.bins)
+            set_value(self.spin_bins, s.bins)
             self.check_shared.setChecked(s.shared_bins)
             self.check_log.setChecked(s.log_counts)
             self.check_overlays.setChecked(s.overlays)

@@ -85,7 +85,7 @@ class GroupStatsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)
-        self._later = refresh_after(self, self.refresh)
+        self._later = refresh_after(self, self.refresh, state)
         state.resultChanged.connect(self._later.start)  # after the histograms have painted
 
     def refresh(self):

@@ -3,6 +3,8 @@ value marked, and the summary numbers under each plot."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -11,7 +13,18 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 from kernels.partition import ChannelWindow
 
 from ..palette import AFTER, BEFORE, overlay_color
-from ..pipeline import MAX_OVERLAYS
+from .histogram_item import HistogramItem
+
+
+AXIS_WIDTH = 58  # pixels: room for the count axis' label and ticks up to 6 digits
+#: The histograms keep their view while the data fills at least this fraction of it.
+STEADY_FILL = 0.85
+RANGE_MARGIN = 0.05  # of the data's span, on either side of the histogram
+
+
+@functools.lru_cache(maxsize=None)
+def _overlay_pen(k: int, bold: bool):
+    return pg.mkPen(overlay_color(k), width=2.5 if bold else 1.3)
 
 
 def format_summary(s) -> str:
@@ -35,7 +48,11 @@ class HistogramPanel(QWidget):
             plot.setObjectName(f"plot_hist_{key}")
             plot.setTitle(title)
             plot.setLabel("bottom", "value")
-            plot.showGrid(x=True, y=True, alpha=0.2)
+            # a fixed axis width: fitted to each result's tick labels it re-lays out (and paints twice)
+            plot.getAxis("left").setWidth(AXIS_WIDTH)
+            for side in ("left", "bottom"):  # the label is re-rendered as HTML on every range change otherwise
+                plot.getAxis(side).enableAutoSIPrefix(False)
+                plot.getAxis(side).setStyle(maxTextLevel=0)  # labels on major ticks: fewer texts to measure
             plot.setMenuEnabled(False)
             plot.disableAutoRange()
             plot.setToolTip(f"Histogram of the values {key} normalizing; coloured lines: single statistics groups")
@@ -52,17 +69,14 @@ class HistogramPanel(QWidget):
 
     @staticmethod
     def _make_items(plot, color):
-        """The curves live as long as the plot; a redraw only sets their data (cheaper than re-adding)."""
+        """The items live as long as the plot; a redraw only sets their data."""
         fill = pg.mkColor(color)
         fill.setAlpha(110)
-        # step curves are horizontal and vertical lines: antialiasing them costs time and shows nothing
-        empty = dict(x=np.array([0.0, 1.0]), y=np.array([0.0]), stepMode="center", antialias=False)
-        main = pg.PlotCurveItem(**empty, fillLevel=0, brush=fill, pen=pg.mkPen(color, width=1))
-        overlays = [pg.PlotCurveItem(**empty, pen=pg.mkPen(overlay_color(k), width=1.3)) for k in range(MAX_OVERLAYS)]
+        bars = HistogramItem(pg.mkPen(color, width=1), pg.mkBrush(fill))
         line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#222", width=1, style=Qt.PenStyle.DashLine))
-        for item in [main, *overlays, line]:
+        for item in (bars, line):
             plot.addItem(item)
-        return {"main": main, "overlays": overlays, "line": line}
+        return {"bars": bars, "line": line}
 
     def redraw(self):
         c = self.state.computed
@@ -75,31 +89,47 @@ class HistogramPanel(QWidget):
                 ("before", h.edges_before, h.counts_before, c.summary_before, c.x),
                 ("after", h.edges_after, h.counts_after, c.summary_after, c.output)):
             items = self.items[key]
-            items["main"].setData(edges, np.log10(1 + counts) if log else counts)
-            for k, curve in enumerate(items["overlays"]):
-                oy = (c.overlays[k][1] if key == "before" else c.overlays[k][2]) if k < shown else np.zeros(1)
+            lines = []
+            for k, (_, *both) in enumerate(c.overlays):
+                oy = both[0] if key == "before" else both[1]
                 nonzero = np.flatnonzero(oy)
                 if nonzero.size:  # only where the group has values: no flat line along the axis
                     lo, hi = nonzero[0], nonzero[-1] + 1
-                    part = oy[lo:hi]
-                    curve.setData(edges[lo:hi + 1], np.log10(1 + part) if log else part)
-                    curve.setPen(pg.mkPen(overlay_color(k), width=2.5 if k == 0 and self.state.selected else 1.3))
-                curve.setVisible(bool(nonzero.size))
+                    pen = _overlay_pen(k, bold=k == 0 and bool(self.state.selected))
+                    lines.append((edges[lo:hi + 1], np.log10(1 + oy[lo:hi]) if log else oy[lo:hi], pen))
+            heights = np.log10(1 + counts) if log else counts
+            items["bars"].set_histogram(edges, heights, lines)
             value = self._selected_value(arr)
             visible = value is not None and bool(np.isfinite(value))
             items["line"].setVisible(visible)
             if visible:
                 items["line"].setPos(float(value))
             plot = self.plots[key]
-            top = max(float(np.max(np.log10(1 + counts) if log else counts)), 1e-9)
+            top = max(float(np.max(heights)), 1e-9)
             # ranges set here, not by pyqtgraph's auto-range, which scans every item on each repaint
-            plot.setRange(xRange=(edges[0], edges[-1]), yRange=(0, top * 1.05), padding=0.02)
+            self._fit_range(plot, (float(edges[0]), float(edges[-1])), top * 1.05)
             y_label = "log₁₀(1 + count)" if log else ("count (estimated)" if h.sampled else "count")
             if plot.getAxis("left").labelText != y_label:  # setLabel re-renders HTML text: only on change
                 plot.setLabel("left", y_label)
             unit = "channels" if isinstance(c.result.sharing, ChannelWindow) else "groups"
             groups = f" · lines: {shown} of {len(c.groups)} {unit}" if shown else ""
             self.labels[key].setText(format_summary(summary) + groups)
+
+    @staticmethod
+    def _fit_range(plot, x_range: tuple, top: float):
+        """Show x_range and [0, top], keeping the current view while the data still fills most of
+        it: while a slider is dragged the axes stay put (steady to read, and the axes need no
+        repaint) and move only when the data outgrows or shrinks inside them."""
+        (x0, x1), (_, y1) = plot.getViewBox().viewRange()
+        lo, hi = x_range
+        x_fits = x0 <= lo and hi <= x1 and (hi - lo) >= STEADY_FILL * (x1 - x0)
+        y_fits = top <= y1 and top >= STEADY_FILL * y1
+        if not (x_fits and y_fits):
+            margin = RANGE_MARGIN * (hi - lo)  # room to move before the axes must follow
+            plot.setRange(xRange=(lo - margin, hi + margin), yRange=(0, top), padding=0.02)
+            # apply the new range now, not when the scene prepares to paint: there it would move
+            # the items after the paint began and cost a second paint
+            plot.getViewBox().updateMatrix()
 
     def _selected_value(self, arr):
         sel = self.state.selected

@@ -46,7 +46,7 @@ class InfoPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)
         # on a result or an error (text and numbers together), just after the plots have painted
-        self._later = refresh_after(self, self.refresh)
+        self._later = refresh_after(self, self.refresh, state)
         state.resultChanged.connect(self._later.start)
         state.errorChanged.connect(self._later.start)
         self.refresh()

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QS
 
 from kernels.layouts import BATCH, CHANNEL
 
-from .common import SciSpinBox, blocked, mark_invalid
+from .common import SciSpinBox, blocked, mark_invalid, set_value
 
 #: The affine parameters are shown as one number each; their neutral values mean "not used".
 AFFINE_NEUTRAL = {"weight": 1.0, "bias": 0.0}
@@ -129,10 +129,10 @@ class ParamEditor(QWidget):
         children = [widget] + widget.findChildren(QWidget)
         with blocked(*children):
             if p.kind == "int" and value is not None:
-                widget.setValue(int(value))
+                set_value(widget, int(value))
             elif p.kind in ("float", "array"):
                 neutral = AFFINE_NEUTRAL.get(p.name, 0.0)
-                widget.setValue(float(value) if isinstance(value, (int, float)) else neutral)
+                set_value(widget, float(value) if isinstance(value, (int, float)) else neutral)
                 widget.setEnabled(value is None or isinstance(value, (int, float)))
             elif p.kind == "optional_float":
                 spin = widget.findChild(SciSpinBox)
@@ -140,9 +140,9 @@ class ParamEditor(QWidget):
                 check.setChecked(value is None)
                 spin.setEnabled(value is not None)
                 if value is not None:
-                    spin.setValue(float(value))
+                    set_value(spin, float(value))
                 elif p.name == "momentum":
-                    spin.setValue(0.1)
+                    set_value(spin, 0.1)
             elif p.kind == "bool":
                 widget.setChecked(bool(value))
             elif p.kind == "choice":
@@ -152,8 +152,8 @@ class ParamEditor(QWidget):
                     c.setChecked(c.text() in (value or ""))
             elif p.kind == "range":
                 low, high = widget.findChildren(SciSpinBox)
-                low.setValue(float(value[0]))
-                high.setValue(float(value[1]))
+                set_value(low, float(value[0]))
+                set_value(high, float(value[1]))
 
     def show_error(self, message):
         """Outline the controls the error message names."""

@@ -116,8 +116,8 @@ class TensorView(QWidget):
         self._cache, self._cache_key = None, None
         self.select = lambda index: state.update(selected=index)  # what a click does; compare view rewires it
         self.show_method = True  # the caption names the method (the compare view titles its panels instead)
-        state.resultChanged.connect(self.update)
-        state.errorChanged.connect(self.update)
+        state.resultChanged.connect(self._changed)
+        state.errorChanged.connect(self._changed)
 
     def sizeHint(self):
         return QSize(720, 340)
@@ -152,23 +152,30 @@ class TensorView(QWidget):
         return list(range(start, start + count))
 
     # -- painting ------------------------------------------------------------------------------
+    def _drawing_key(self) -> tuple:
+        """What the drawing depends on: the settings, not the numbers."""
+        s = self.state
+        return (s.layout, s.shape, s.sharing, s.selected, s.method, s.error if s.sharing is None else None,
+                self.width(), self.height(), self.show_method, self.devicePixelRatioF())
+
+    def _changed(self, *_):
+        if self._drawing_key() != self._cache_key:  # results arriving while a slider moves repaint nothing
+            self.update()
+
     def paintEvent(self, event):
-        """The drawing depends on the settings, not on the numbers: it is cached as a pixmap, so
-        results arriving while a slider moves cost one pixmap copy."""
+        """The drawing is cached as a pixmap: a repaint for another reason costs one pixmap copy."""
         painter = QPainter(self)
         if painter.paintEngine().type() != QPaintEngine.Type.Raster:  # SVG/PDF export: draw real vectors
             self._draw(painter)
             return
-        s = self.state
-        key = (s.layout, s.shape, s.sharing, s.selected, s.method, s.error if s.sharing is None else None,
-               self.width(), self.height(), self.show_method, self.devicePixelRatioF())
+        key = self._drawing_key()
         if key != self._cache_key:
             ratio = self.devicePixelRatioF()
             pixmap = QPixmap(round(self.width() * ratio), round(self.height() * ratio))
             pixmap.setDevicePixelRatio(ratio)
-            painter = QPainter(pixmap)
-            self._draw(painter)
-            painter.end()
+            on_pixmap = QPainter(pixmap)
+            self._draw(on_pixmap)
+            on_pixmap.end()
             self._cache, self._cache_key = pixmap, key
         painter.drawPixmap(0, 0, self._cache)
 

@@ -112,3 +112,70 @@ def test_compare_view_mirrors_the_main_state(qtbot, window):
     with qtbot.waitSignal(s.resultChanged, timeout=20000):
         qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(round(pos.x()), round(pos.y())))
     assert s.selected == (1, 0, 2, 3)
+
+
+def test_histogram_plots_hold_the_counts_and_overlays(qtbot, window):
+    """plot_hist_before/after: one data item with the displayed counts; the overlay lines and the
+    selected value's line drawn with them; log counts switch the heights."""
+    import pyqtgraph as pg
+    s = window.state
+    update_and_wait(qtbot, s, method="group", shape=(4, 8, 6, 6), params={"groups": 4}, selected=(1, 5, 2, 3))
+    c = s.computed
+    for key, edges, counts in (("before", c.hist.edges_before, c.hist.counts_before),
+                               ("after", c.hist.edges_after, c.hist.counts_after)):
+        plot = window.findChild(pg.PlotWidget, f"plot_hist_{key}")
+        (item,), = [plot.getPlotItem().listDataItems()]
+        x, y = item.getData()
+        np.testing.assert_array_equal(x, edges)
+        np.testing.assert_array_equal(y, counts)
+        assert len(item._lines) == len(c.overlays) > 1
+        assert window.histograms.items[key]["line"].value() == pytest.approx(float((c.x if key == "before"
+                                                                                      else c.output)[1, 5, 2, 3]))
+    s.update(log_counts=True)
+    x, y = window.histograms.items["after"]["bars"].getData()
+    np.testing.assert_allclose(y, np.log10(1 + c.hist.counts_after))
+
+
+def test_histogram_axes_stay_put_while_the_data_fills_them(qtbot, window):
+    from explorer.widgets.histograms import STEADY_FILL
+    s = window.state
+    update_and_wait(qtbot, s, method="batch", shape=(8, 4, 16, 16), params={"eps": 1e-5})
+    view = window.histograms.plots["after"].getViewBox()
+    steady = view.viewRange()
+    update_and_wait(qtbot, s, params={"eps": 2e-5})  # the output range moves by a hair: the axes stay
+    assert view.viewRange() == steady
+    update_and_wait(qtbot, s, params={"eps": 3.0})  # the output shrinks to half: the axes follow
+    lo, hi = s.computed.hist.edges_after[[0, -1]]
+    (x0, x1), _ = view.viewRange()
+    assert x0 <= lo and hi <= x1 and (hi - lo) >= STEADY_FILL * (x1 - x0)
+
+
+def test_panels_refresh_once_no_computation_runs(qtbot, window):
+    table = window.group_stats
+    calls = []
+    table.refresh = lambda: calls.append(window.state.computing)  # what the timer calls, recorded
+    from explorer.widgets.common import refresh_after
+    timer = refresh_after(table, table.refresh, window.state, delay_ms=1)
+    window.state.update(params={"eps": 0.5})
+    timer.start()  # fires while the computation runs: waits
+    qtbot.waitUntil(lambda: bool(calls), timeout=20000)
+    assert calls == [False] and window.state.computed.request.param_dict["eps"] == 0.5
+
+
+def test_the_first_paint_after_a_change_draws_the_blocks(qtbot, window):
+    """The block view caches its drawing; the paint that rebuilds the cache must draw it too (an
+    export renders exactly one paint)."""
+    from PySide6.QtCore import QSize
+
+    from explorer.export import render_image
+    update_and_wait(qtbot, window.state, method="group", shape=(2, 8, 6, 6), params={"groups": 2})
+    image = render_image(window.tensor_view, QSize(530, 310))  # a size never drawn: a new drawing
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
+    assert len(colours) > 5  # blocks in group colours, not a white rectangle
+
+
+def test_settle_brings_the_panels_up_to_the_result(qtbot, window):
+    update_and_wait(qtbot, window.state, method="instance", shape=(3, 5, 4, 4))
+    window.settle()  # at once, not a moment later
+    assert window.info.text.toPlainText().startswith("InstanceNorm")
+    assert window.group_stats.model.rowCount() == 15

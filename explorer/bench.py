@@ -2,7 +2,7 @@
 resultChanged with both histograms repainted, p50 and p95 per shape and backend, and how long
 the GUI thread is blocked while a slider is dragged over a 25M-element tensor.
 
-    python -m explorer.bench [--quick] [--backends numpy,torch] [--repeats 30]
+    python -m explorer.bench [--quick] [--backends numpy,torch] [--shapes 32K,2.1M] [--changes eps,seed] [--repeats 30]
 """
 
 from __future__ import annotations

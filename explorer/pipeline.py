@@ -25,6 +25,8 @@ MAX_ELEMENTS = 64 * 1024 * 1024
 MAX_OVERLAYS = 6
 #: The value view shows at most this many samples and channels, each tile at most TILE_PIXELS wide.
 MAX_TILES, TILE_PIXELS = 8, 48
+#: Groupings whose moments are kept per input (a new eps or weight reuses them).
+MOMENTS_KEPT = 4
 #: Training steps run to fill running statistics for eval mode ("warmed").
 WARMUP_STEPS = 20
 
@@ -132,6 +134,19 @@ def layout_index(canon_index, layout: str) -> tuple:
     return tuple(values[a] for a in layout)
 
 
+class _Recent(OrderedDict):
+    """A dict that keeps only the `limit` entries stored last."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
 @dataclass
 class InputStats:
     """The input's numbers under one partition. They change with neither eps, affine nor
@@ -139,7 +154,7 @@ class InputStats:
 
     moments: GroupMoments
     range: tuple  # finite (min, max)
-    group_min: np.ndarray = None  # per display group (flat); None when the input holds NaN/Inf
+    group_min: np.ndarray = None  # per display group (flat, x's dtype); None when the input holds NaN/Inf
     group_max: np.ndarray = None
     sample: np.ndarray = None  # the input at the histograms' sample positions, once drawn
     boxes: dict = field(default_factory=dict)  # overlay row -> (flat positions, input values there)
@@ -149,8 +164,8 @@ class InputStats:
         ops = get_ops(backend, device)
         part = display_partition(sharing)
         xe = ops.reshape(ops.asarray(x), part.expanded_shape)
-        lows = ops.to_numpy(ops.amin(xe, part.reduce_positions)).ravel().astype(np.float64)
-        highs = ops.to_numpy(ops.amax(xe, part.reduce_positions)).ravel().astype(np.float64)
+        lows = ops.to_numpy(ops.amin(xe, part.reduce_positions)).ravel()
+        highs = ops.to_numpy(ops.amax(xe, part.reduce_positions)).ravel()
         moments = group_moments(x, sharing, backend, device, cache=moments_cache)
         if np.all(np.isfinite(lows)) and np.all(np.isfinite(highs)):
             return cls(moments, (float(lows.min()), float(highs.max())), lows, highs)
@@ -180,7 +195,7 @@ class Pipeline:
                 x = np.ascontiguousarray(data.transpose(permutation(file_layout, req.layout)))
             else:
                 x = generate(req.input, req.shape, req.layout, seed=req.seed)
-            self._inputs[key] = (x, {})
+            self._inputs[key] = (x, _Recent(MOMENTS_KEPT))
             while len(self._inputs) > 2:
                 self._inputs.popitem(last=False)
         return self._inputs[key]
@@ -229,7 +244,7 @@ class Pipeline:
         backend = dict(backend=req.backend, device=req.device)
         stats = self._input_stats(req, x, result.sharing, moments_cache)
         before = stats.moments
-        range_after = _range_after(result, stats)
+        range_after = _range_after(result, stats, _dtype_of(out))
         hist = histograms(x, out, bins=req.bins, shared=req.shared_bins, range_before=stats.range,
                           range_after=range_after, sample_before=stats.sample, finite=range_after is not None,
                           **backend)
@@ -270,15 +285,18 @@ def _group_lines(result, stat_shape):
     return [np.broadcast_to(np.asarray(_as_numpy(v), np.float64), stat_shape).ravel() for v in result.group_map]
 
 
-def _range_after(result, stats: InputStats):
+def _range_after(result, stats: InputStats, out_dtype):
     """The output's range from each group's line and the group's input min and max: no pass
-    over the output. Exact up to the rounding of the computed output. None when not known."""
+    over the output. Exact up to the rounding of the computed output. None when not known, or
+    when the output overflows its dtype (it then holds infinities the histograms must drop)."""
     lines = _group_lines(result, stats.moments.stat_shape) if stats.group_min is not None else None
     if lines is None:
         return None
     a, c, b = lines
-    ends = np.concatenate([a * (stats.group_min - c) + b, a * (stats.group_max - c) + b])
-    return (float(ends.min()), float(ends.max())) if np.all(np.isfinite(ends)) else None
+    low, high = (np.asarray(v, np.float64) for v in (stats.group_min, stats.group_max))
+    ends = np.concatenate([a * (low - c) + b, a * (high - c) + b])
+    largest = np.finfo(out_dtype).max if np.dtype(out_dtype).kind == "f" else np.inf
+    return (float(ends.min()), float(ends.max())) if np.all(np.abs(ends) <= largest) else None
 
 
 def _moments_after(result, before):
@@ -290,6 +308,10 @@ def _moments_after(result, before):
     a, c, b = lines
     # in float64, a·(mean − c) is exactly 0 where the group's own mean was the center
     return GroupMoments(before.stat_shape, before.count, a * (before.mean - c) + b, a * a * before.var)
+
+
+def _dtype_of(a):
+    return a.dtype if isinstance(a, np.ndarray) else _to_numpy(a[(0,) * a.ndim]).dtype
 
 
 def _as_numpy(v):
@@ -368,7 +390,7 @@ def _stacked_counts(values: list, edges: np.ndarray, scales: list, clip: bool) -
     """Histograms over the same edges of several arrays, in one bincount; counts scaled per array.
     clip: the values are finite and inside the edges up to rounding (no masking needed)."""
     bins = len(edges) - 1
-    lo, hi = float(edges[0]), float(edges[-1])
+    lo, hi = edges[0], edges[-1]  # float64 scalars: binned in float64, as the main histogram is
     flat = np.concatenate(values)
     which = np.repeat(np.arange(len(values)), [len(v) for v in values])
     if not clip:

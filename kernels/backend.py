@@ -110,20 +110,21 @@ def _thread_pool():
 
 
 def _rows_of(a, s, ndim):
-    """The part of `a` that goes with x[s] (x has ndim axes, s slices its first one)."""
-    return a[s] if isinstance(a, np.ndarray) and a.ndim == ndim and a.shape[0] > 1 else a
+    """The part of `a` that goes with x[s] (x has ndim axes, s slices its first one or is ...)."""
+    sliced = s is not Ellipsis and isinstance(a, np.ndarray) and a.ndim == ndim and a.shape[0] > 1
+    return a[s] if sliced else a
 
 
 def _sliced(work, x):
-    """work(slice) over slices of x's first axis, in parallel when x is large."""
+    """work(index) over slices of x's first axis, in parallel when x is large (else work(...))."""
     workers = _WORKERS if x.size >= PARALLEL_ELEMENTS and x.ndim and x.shape[0] > 1 else 1
     if workers == 1:
-        work(slice(None))
+        work(Ellipsis)
         return
-    errors = np.geterr()  # np.errstate is per thread: the caller's settings go along
+    errors, callback = np.geterr(), np.geterrcall()  # np.errstate is per thread: the caller's go along
 
     def run(s):
-        with np.errstate(**errors):
+        with np.errstate(call=callback, **errors):
             work(s)
 
     bounds = np.linspace(0, x.shape[0], min(workers, x.shape[0]) + 1).astype(int)

@@ -147,7 +147,7 @@ def summary_from(moments: GroupMoments, value_range, sample, total: int, sampled
     mean = float(np.sum(w * moments.mean))
     var = float(np.sum(w * (moments.var + (moments.mean - mean) ** 2)))
     std = max(var, 0.0) ** 0.5
-    s = sample[np.isfinite(sample)]
+    s = sample[np.isfinite(sample)].astype(np.float64)  # float32 - a huge mean would overflow
     beyond = float(np.count_nonzero(np.abs(s - mean) > 3 * std)) / max(1, s.size) if std > 0 else 0.0
     return Summary(n, mean, std, float(value_range[0]), float(value_range[1]), beyond, total - n, sampled)
 

@@ -15,6 +15,13 @@ from ..export import copy_widget, save_widget
 IMAGE_FILTER = "PNG image (*.png);;SVG vector image (*.svg)"
 
 
+def settle_window(widget: QWidget):
+    """Bring the panels of widget's main window up to its latest result before it is drawn."""
+    settle = getattr(widget.window(), "settle", None)  # MainWindow.settle; other windows have none
+    if settle is not None:
+        settle()
+
+
 def export_view(parent: QWidget, widget: QWidget, title: str, path: str | None = None):
     """Ask for a file (unless given) and write `widget` there; failures are one message, nothing lost."""
     if path is None:
@@ -23,6 +30,7 @@ def export_view(parent: QWidget, widget: QWidget, title: str, path: str | None =
         if not path:
             return False
     try:
+        settle_window(widget)
         save_widget(widget, path)
     except (SaveError, ValueError) as exc:
         QMessageBox.warning(parent, "Export failed", str(exc))
@@ -108,6 +116,7 @@ class ExportDialog(QDialog):
         widget = self.targets[self.combo_target.currentText()]
         size = QSize(self.spin_width.value(), self.spin_height.value())
         try:
+            settle_window(widget)
             save_widget(widget, path, size if Path(path).suffix.lower() == ".png" else None, self.spin_dpi.value())
         except (SaveError, ValueError) as exc:
             QMessageBox.warning(self, "Export failed", str(exc))

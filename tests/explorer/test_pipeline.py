@@ -66,3 +66,18 @@ def test_overlays_are_the_groups_histograms():
                                                                                     after)):
             expected, _ = np.histogram(values, bins=edges)
             np.testing.assert_array_equal(counts, expected)
+
+
+def test_an_output_that_overflows_float32_is_counted_as_nonfinite():
+    """A huge weight pushes some outputs to inf: the histograms leave them out and the range is
+    the finite values', not the float64 line ends beyond float32."""
+    c = Pipeline().run(Request("batch", "NCHW", (4, 3, 8, 8), (("weight", 2e38),)))
+    infinite = int(np.count_nonzero(~np.isfinite(c.output)))
+    assert infinite > 0
+    assert c.hist.counts_after.sum() == c.output.size - infinite
+    finite = c.output[np.isfinite(c.output)]
+    assert (c.summary_after.min, c.summary_after.max) == (float(finite.min()), float(finite.max()))
+    part = c.result.sharing
+    for row, _, after in c.overlays:  # each group counted whole (256 values): its finite ones
+        values = c.output[part.box(np.unravel_index(row, part.stat_shape))]
+        assert after.sum() == np.count_nonzero(np.isfinite(values))

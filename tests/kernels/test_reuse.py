@@ -120,3 +120,9 @@ def test_known_ranges_a_rounding_error_short_count_the_extremes(backend):
 
 def _np(a):
     return a if isinstance(a, np.ndarray) else a.detach().cpu().numpy()
+
+
+def test_elementwise_ops_take_zero_dimensional_arrays():
+    x = np.array(3.0, np.float32)
+    assert NumpyOps().subtract(x, np.float32(1)) == 2.0
+    assert NumpyOps().scale_(x.copy(), np.float32(2)) == 6.0

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from kernels import METHODS, normalize
-from kernels.backend import get_ops
+from kernels.backend import bin_counts, get_ops
 from kernels.inputs import generate
 from kernels.layouts import canonical_order, check_layout, permutation, spatial_axes
 from kernels.summaries import (GroupMoments, GroupStats, display_partition, finite_range, group_moments, histograms,
@@ -389,16 +389,9 @@ def _take(a: np.ndarray, positions: np.ndarray) -> np.ndarray:
 def _stacked_counts(values: list, edges: np.ndarray, scales: list, clip: bool) -> list:
     """Histograms over the same edges of several arrays, in one bincount; counts scaled per array.
     clip: the values are finite and inside the edges up to rounding (no masking needed)."""
-    bins = len(edges) - 1
-    lo, hi = edges[0], edges[-1]  # float64 scalars: binned in float64, as the main histogram is
-    flat = np.concatenate(values)
-    which = np.repeat(np.arange(len(values)), [len(v) for v in values])
-    if not clip:
-        inside = (flat >= lo) & (flat <= hi)  # also drops NaN
-        flat, which = flat[inside], which[inside]
-    idx = ((flat - lo) * (bins / (hi - lo))).astype(np.intp)
-    np.clip(idx, 0, bins - 1, out=idx)
-    counts = np.bincount(which * bins + idx, minlength=len(values) * bins).reshape(len(values), bins)
+    labels = np.repeat(np.arange(len(values)), [len(v) for v in values])
+    # edges[0], edges[-1] are float64 scalars: binned in float64, as the main histogram is
+    counts = bin_counts(np.concatenate(values), edges[0], edges[-1], len(edges) - 1, clip, labels, len(values))
     return [row * scale for row, scale in zip(counts.astype(float), scales)]
 
 

@@ -132,6 +132,23 @@ def _sliced(work, x):
         future.result()
 
 
+def bin_counts(x: np.ndarray, lo, hi, bins: int, clip: bool = False, labels=None, n_labels: int = 1) -> np.ndarray:
+    """Counts of x in `bins` equal bins over [lo, hi]. Values outside are dropped, or with
+    clip=True (x finite, its range known up to rounding) counted in the end bins, unchecked.
+    labels (an int in range(n_labels) per value): one histogram per label, shape (n_labels, bins)."""
+    x = x.ravel()
+    if not clip:
+        inside = (x >= lo) & (x <= hi)  # also drops NaN
+        if not inside.all():
+            x = x[inside]
+            labels = None if labels is None else labels[inside]
+    idx = ((x - lo) * (bins / (hi - lo))).astype(np.intp)
+    np.clip(idx, 0, bins - 1, out=idx)  # the top edge belongs to the last bin, as in histc
+    if labels is None:
+        return np.bincount(idx, minlength=bins)
+    return np.bincount(labels * bins + idx, minlength=n_labels * bins).reshape(n_labels, bins)
+
+
 class NumpyOps(Ops):
     name = "numpy"
     device = "cpu"
@@ -263,16 +280,7 @@ class NumpyOps(Ops):
         return float(np.finfo(x.dtype).eps)
 
     def histogram(self, x, lo, hi, bins, clip=False):
-        """Counts of x in `bins` equal bins over [lo, hi]. Values outside are dropped, or with
-        clip=True (x finite, its range known up to rounding) counted in the end bins, unchecked."""
-        x = x.ravel()
-        if not clip:
-            inside = (x >= lo) & (x <= hi)  # also drops NaN
-            if not inside.all():
-                x = x[inside]
-        idx = ((x - lo) * (bins / (hi - lo))).astype(np.intp)
-        np.clip(idx, 0, bins - 1, out=idx)  # the top edge belongs to the last bin, as in histc
-        return np.bincount(idx, minlength=bins)
+        return bin_counts(x, lo, hi, bins, clip)
 
     def synchronize(self):
         pass

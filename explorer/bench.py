@@ -81,8 +81,8 @@ def measure(window, app, recorder, shape, backend: str, repeats: int, change: st
         latency = update_latency(window, app, recorder, CHANGES[change](k + WARMUP))
         if k >= 0:
             samples.append(latency)
-            computes.append(state.computed.total_ms)
-            normalizes.append(state.computed.normalize_ms)
+            computes.append(state.scene.total_ms)
+            normalizes.append(state.scene.normalize_ms)
     return _percentiles(samples) + (float(np.median(computes)), float(np.median(normalizes)))
 
 

@@ -1,11 +1,8 @@
-"""What every headless command shares: one-line errors with exit codes, the offscreen Qt
-application, waiting for results without a display, and writing a widget by extension."""
+"""What every headless command shares: one-line errors with exit codes and the parsing of the
+figure options. No Qt (explorer.figures draws)."""
 
 from __future__ import annotations
 
-import os
-import sys
-import time
 from pathlib import Path
 
 #: Exit codes: 2 for bad arguments, 1 for input/output failures.
@@ -57,41 +54,3 @@ def parse_number(text: str, flag: str, low: float, high: float) -> float:
     if not low <= value <= high:  # also refuses nan and inf
         raise CliError(f"{flag} {text}: must be between {low:g} and {high:g}")
     return value
-
-
-def qt_app():
-    """The QApplication, on the offscreen platform unless a platform was chosen explicitly."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import qInstallMessageHandler
-    from PySide6.QtWidgets import QApplication
-    qInstallMessageHandler(_quiet_offscreen_notices)
-    return QApplication.instance() or QApplication(sys.argv[:1])
-
-
-def _quiet_offscreen_notices(kind, context, message):
-    """Drop the offscreen platform's notice about window size hints; pass everything else on."""
-    if "propagateSizeHints" not in message:
-        print(message, file=sys.stderr)
-
-
-def wait_for(predicate, timeout: float = 120.0, what: str = "the computation"):
-    """Process Qt events until predicate() is true."""
-    from PySide6.QtCore import QCoreApplication, QEventLoop
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise CliError(f"{what} did not finish within {timeout:.0f} s", IO_FAILURE)
-        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-        time.sleep(0.005)
-
-
-def save_widget_file(widget, path: str, size=None, dpi: float = 96.0):
-    """Write a widget to .png or .svg; an I/O failure becomes CliError(code=1)."""
-    from PySide6.QtCore import QSize
-
-    from .atomic import SaveError
-    from .export import save_widget
-    try:
-        save_widget(widget, path, QSize(*size) if size else None, dpi)
-    except SaveError as exc:
-        raise CliError(str(exc), IO_FAILURE) from None

@@ -4,6 +4,7 @@ truncated, pickled or unsupported raises LoadError with one line for the user.""
 
 from __future__ import annotations
 
+import itertools
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .pipeline import MAX_ELEMENTS
+from .geometry import viewable_layout
+from .limits import MAX_ELEMENTS
+from .settings import FileRef
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 SUFFIXES = (".npy", ".npz", ".pt", ".pth") + IMAGE_SUFFIXES
@@ -130,6 +133,41 @@ def load(path, key: str = "") -> np.ndarray:
     if problem:
         raise LoadError(f"{path.name}: {problem}")
     return np.ascontiguousarray(arr, dtype=arr.dtype if arr.dtype == np.float64 else np.float32)
+
+
+_tokens = itertools.count(1)
+
+
+def open_file(path, key: str = "", layout: str | None = None) -> tuple:
+    """(FileRef, array): the tensor `key` of the file, its axes in `layout` (default: the usual one
+    for its number of axes). LoadError says what is wrong in one line."""
+    array = load(path, key)
+    try:
+        layout = viewable_layout(layout or default_layout(array.ndim))
+    except ValueError as exc:
+        raise LoadError(f"{Path(path).name}: {exc}") from None
+    if len(layout) != array.ndim:
+        raise LoadError(f"{Path(path).name}: the tensor has {array.ndim} axes but layout {layout} names {len(layout)}")
+    return file_ref(path, key, layout, array.shape), array
+
+
+def file_ref(path, key: str, layout: str, shape) -> FileRef:
+    """A new FileRef (its token tells this load apart from any other load of the same path)."""
+    return FileRef(str(path), key, str(layout).upper(), tuple(int(s) for s in shape), next(_tokens))
+
+
+def read_npy(path: Path, max_values: int) -> np.ndarray:
+    """A small .npy file (an affine parameter's values), never unpickled, at most max_values values."""
+    if path.suffix.lower() != ".npy":
+        raise LoadError(f"{path.name} is not a .npy file")
+    if not path.is_file():
+        raise LoadError(f"{path}: no such file")
+    array = _open_npy(path)
+    if array.size > max_values:
+        raise LoadError(f"{path.name} holds {array.size:,} values; at most {max_values:,} are read")
+    if array.dtype.kind not in "fiub":
+        raise LoadError(f"{path.name} holds {array.dtype}, not real numbers")
+    return np.array(array)
 
 
 def _open_npy(path):

@@ -12,10 +12,12 @@ from kernels import METHODS
 
 from . import __version__
 from .atomic import SaveError
-from .experiments import DepthView, StepsView, WeightsView
+from .experiments.depth_view import DepthView
+from .experiments.steps_view import StepsView
+from .experiments.weights_view import WeightsView
 from .export import copy_widget, save_npy, save_stats_csv
-from .file_loading import FILE_FILTER, LoadError, load
-from .session import SessionError, apply_session, read_session, save_session
+from .file_loading import FILE_FILTER, LoadError, load, open_file
+from .session import SessionError, open_session, save_session
 from .settings_store import qsettings, restore_state, save_state
 from .state import AppState
 from .widgets.compare_view import CompareView
@@ -44,9 +46,9 @@ class MainWindow(QMainWindow):
         self.setObjectName("main_window")
         self.resize(1560, 960)
 
-        self.tensor_view = TensorView(self.state)
-        self.value_view = ValueView(self.state)
-        self.histograms = HistogramPanel(self.state)
+        self.tensor_view = TensorView()
+        self.value_view = ValueView()
+        self.histograms = HistogramPanel()
         self.view_tabs = QTabWidget(objectName="tabs_views")
         self.view_tabs.addTab(self.tensor_view, "Statistics groups")
         self.view_tabs.addTab(self.value_view, "Values")
@@ -69,8 +71,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
 
         self.controls = ControlPanel(self.state)
-        self.info = InfoPanel(self.state)
-        self.group_stats = GroupStatsPanel(self.state)
+        computing = lambda: self.state.computing  # noqa: E731 (panels refresh once no computation runs)
+        self.info = InfoPanel(computing)
+        self.group_stats = GroupStatsPanel(computing)
         self.dock_controls = self._dock("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.dock_info = self._dock("About this method", self.info, Qt.DockWidgetArea.RightDockWidgetArea)
         self.dock_groups = self._dock("Per-group statistics", self.group_stats, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -87,11 +90,34 @@ class MainWindow(QMainWindow):
             install_export_menu(widget, title, target)
         for plot in self.histograms.plots.values():
             install_export_menu(plot, "histograms", self.histograms)
+        self._wire_views()
         self.state.resultChanged.connect(self._show_status)
         self.state.errorChanged.connect(self._show_status)
         self.state.busyChanged.connect(self.busy.setVisible)
         if remember:
             self._restore_geometry()
+
+    def _wire_views(self):
+        """The views draw the state's Scene; clicks in them select an element. (Bound methods, not
+        closures: a closure held by the state's signals would keep a closed window alive.)"""
+        self.state.resultChanged.connect(self._show_scene)
+        self.state.errorChanged.connect(self._show_error)
+        for view in (self.tensor_view, self.value_view, self.compare):
+            view.elementClicked.connect(self._select)
+        if self.state.scene is not None:
+            self._show_scene()
+        self._show_error(self.state.error)
+
+    def _show_scene(self):
+        for view in (self.tensor_view, self.value_view, self.histograms, self.group_stats, self.info):
+            view.set_scene(self.state.scene)
+
+    def _show_error(self, message):
+        self.tensor_view.set_error(message)
+        self.info.set_error(message)
+
+    def _select(self, index):
+        self.state.update(selected=index)
 
     def settle(self):
         """Bring every panel up to date now: the table and the text otherwise follow a result a
@@ -124,13 +150,13 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.status_compute)
 
     def _show_status(self, *_):
-        s, c = self.state, self.state.computed
+        s, c = self.state, self.state.scene
         if s.error:
             self.statusBar().showMessage(f"Not computed: {s.error}")
         else:
             self.statusBar().clearMessage()
         if c is not None:
-            r = c.request
+            r = c.settings
             sampled = " · histograms sampled" if c.hist.sampled else ""
             self.status_compute.setText(
                 f"{r.backend} on {r.device} · {c.x.size:,} elements · normalize {c.normalize_ms:.1f} ms · "
@@ -178,7 +204,7 @@ class MainWindow(QMainWindow):
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
+        action.triggered.connect(lambda checked=False: slot())  # slots take no `checked` (it would be a path)
         menu.addAction(action)
         return action
 
@@ -211,26 +237,27 @@ class MainWindow(QMainWindow):
             if not path:
                 return False
         try:
-            settings = read_session(path)
-            apply_session(self.state, settings, load)
+            settings, file = open_session(path, open_file)
         except (SessionError, LoadError) as exc:
             self.warn("Cannot open session", str(exc))
             return False
+        self.state.apply(settings, file)
         return True
 
     def save_session(self, path: str | None = None) -> bool:
         return self._save("Save session", "session.json", "Norm Explorer session (*.json)",
-                          lambda p: save_session(self.state, p), path)
+                          lambda p: save_session(self.state.settings, p), path)
 
     def export_stats(self, path: str | None = None) -> bool:
-        if self.state.computed is None:
+        scene = self.state.scene
+        if scene is None:
             return False
         return self._save("Export statistics", "statistics.csv", "CSV (*.csv)",
-                          lambda p: save_stats_csv(self.state.computed.groups, self.state.layout, p), path)
+                          lambda p: save_stats_csv(scene.groups, scene.settings.layout, p), path)
 
     def export_tensors(self, path: str | None = None) -> bool:
         """The output tensor to path, the input beside it as <name>_input.npy."""
-        c = self.state.computed
+        c = self.state.scene
         if c is None:
             return False
 
@@ -322,7 +349,6 @@ class MainWindow(QMainWindow):
             store.setValue("window_state", self.saveState())
         if self._owns_state:
             self.state.shutdown()
-        self.compare.shutdown()
         for view in self.experiments.values():
             view.shutdown()
         super().closeEvent(event)

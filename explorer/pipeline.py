@@ -1,150 +1,30 @@
-"""One computation of the explorer, without Qt: input -> kernels.normalize -> everything the
-views draw (histograms, per-group statistics, summaries, heatmap tiles). The compute worker
-runs it off the GUI thread; the command line and the benchmark call it directly."""
+"""One computation of the explorer, without Qt: Settings -> input -> kernels.normalize -> Scene.
+
+The worker runs it off the GUI thread; the command line and the benchmark call it directly.
+What does not change between updates is kept (bounded, see `explorer.cache`): generated
+inputs and their group moments, warmed-up running statistics, the input's statistics per
+grouping, and the last normalization (a click or a histogram option needs no new one).
+"""
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels import METHODS, normalize
-from kernels.backend import bin_counts, get_ops
-from kernels.inputs import generate
-from kernels.layouts import canonical_order, check_layout, permutation, spatial_axes
-from kernels.summaries import (GroupMoments, GroupStats, display_partition, finite_range, group_moments, histograms,
-                               summary_from)
+from kernels import (GroupMoments, GroupStats, finite_range, generate, get_ops, group_moments, histograms, normalize,
+                     permutation, summary_from)
 
-#: Above this many elements the explorer refuses a shape (memory for input, output, temporaries).
-MAX_ELEMENTS = 64 * 1024 * 1024
-#: At most this many statistics groups get their own histogram overlay.
-MAX_OVERLAYS = 6
-#: The value view shows at most this many samples and channels, each tile at most TILE_PIXELS wide.
-MAX_TILES, TILE_PIXELS = 8, 48
-#: Groupings whose moments are kept per input (a new eps or weight reuses them).
-MOMENTS_KEPT = 4
-#: Training steps run to fill running statistics for eval mode ("warmed").
-WARMUP_STEPS = 20
+from .cache import LRU
+from .limits import FILES_KEPT, INPUT_STATS_KEPT, INPUTS_KEPT, MOMENTS_KEPT, RUNNING_KEPT, WARMUP_STEPS
+from .scene import Overlay, Scene, blocks_of, box_positions, overlay_rows, stacked_counts, take, tiles_of
+from .settings import FIELDS, FILE_INPUT, Settings
 
-
-def viewable_layout(layout) -> str:
-    """`layout` checked, with at most two spatial axes: the views draw (N, C, H, W) blocks."""
-    layout = check_layout(layout)
-    if len(spatial_axes(layout)) > 2:
-        raise ValueError(f"layout {layout} has {len(spatial_axes(layout))} spatial axes; the explorer draws up to two "
-                         f"(the kernels API takes volumes)")
-    return layout
-
-
-def reuse_freed_memory():
-    """Ask glibc to keep freed large blocks for reuse instead of returning them to the system:
-    each computation allocates arrays of tens of MB, and fresh pages cost more than the math
-    (page faults); with this an 8.4M-element update takes about half as long. No-op elsewhere."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: large blocks from the heap, not fresh mmaps
-        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep freed heap memory for the next update
-    except (OSError, AttributeError):
-        pass
-
-
-@dataclass(frozen=True)
-class Request:
-    """A snapshot of the settings that decide one computation."""
-
-    method: str
-    layout: str
-    shape: tuple
-    params: tuple  # sorted (name, value) pairs of the explicitly given parameters
-    backend: str = "numpy"
-    device: str = "cpu"
-    input: str = "shifted"
-    seed: int = 0
-    training: bool = True
-    running: str = "warmed"  # eval-mode running statistics: "warmed" (WARMUP_STEPS steps) or "fresh" (0, 1)
-    nonfinite: str = "omit"
-    bins: int = 64
-    shared_bins: bool = True
-    overlays: bool = True
-    selected: tuple = ()
-    file_key: str = ""  # identifies a loaded file's tensor ("" for generated inputs)
-
-    @property
-    def param_dict(self) -> dict:
-        return dict(self.params)
-
-
-@dataclass
-class Computed:
-    """What the views draw, all NumPy. Canonical arrays are (N, C, H, W) views (H=1 for sequences)."""
-
-    request: Request
-    result: object  # kernels.Result
-    x: np.ndarray
-    output: np.ndarray
-    hist: object
-    groups: object
-    summary_before: object
-    summary_after: object
-    overlays: list  # (group row, counts before, counts after)
-    tiles_before: np.ndarray
-    tiles_after: np.ndarray
-    tile_index: tuple  # (sample indices, channel indices) shown in the value view
-    normalize_ms: float
-    total_ms: float
-    running_used: tuple = ()  # (running_mean, running_var) fed to an eval-mode computation
-    warnings: list = field(default_factory=list)
-
-    def canonical(self, a: np.ndarray) -> np.ndarray:
-        return to_canonical(a, self.request.layout)
-
-
-def to_canonical(a: np.ndarray, layout: str) -> np.ndarray:
-    """A view of `a` (in `layout`) as (N, C, H, W); sequence layouts get H = 1."""
-    canon = canonical_order(layout)
-    v = a.transpose(permutation(layout, canon))
-    if len(spatial_axes(layout)) == 1:
-        v = v[:, :, None, :]
-    elif len(spatial_axes(layout)) == 0:
-        v = v[:, :, None, None]
-    return v
-
-
-def canonical_index(index, layout: str) -> tuple:
-    """An element index in `layout` order as (n, c, h, w)."""
-    pos = dict(zip(layout, index))
-    sp = [pos[a] for a in spatial_axes(layout)]
-    sp = ([0] * (2 - len(sp)) + sp)[-2:]
-    return (pos["N"], pos["C"], *sp)
-
-
-def layout_index(canon_index, layout: str) -> tuple:
-    """(n, c, h, w) back to an index in `layout` order."""
-    n, c, h, w = canon_index
-    spatial = spatial_axes(layout)
-    values = {"N": n, "C": c}
-    if len(spatial) == 1:
-        values[spatial[0]] = w
-    elif len(spatial) == 2:
-        values[spatial[0]], values[spatial[1]] = h, w
-    return tuple(values[a] for a in layout)
-
-
-class _Recent(OrderedDict):
-    """A dict that keeps only the `limit` entries stored last."""
-
-    def __init__(self, limit: int):
-        super().__init__()
-        self.limit = limit
-
-    def __setitem__(self, key, value):
-        super().__setitem__(key, value)
-        while len(self) > self.limit:
-            self.popitem(last=False)
+#: Settings that change only what is drawn from a normalization, not the normalization itself.
+DRAWN_FROM_RESULT = ("selected", "bins", "shared_bins", "overlays", "log_counts")
+#: Parameters the eval-mode warm-up steps use (the rest do not change running statistics).
+RUNNING_PARAMS = ("momentum", "momentum_convention", "eps", "virtual_batch")
 
 
 @dataclass
@@ -154,15 +34,15 @@ class InputStats:
 
     moments: GroupMoments
     range: tuple  # finite (min, max)
-    group_min: np.ndarray = None  # per display group (flat, x's dtype); None when the input holds NaN/Inf
+    group_min: np.ndarray = None  # per table group (flat, x's dtype); None when the input holds NaN/Inf
     group_max: np.ndarray = None
     sample: np.ndarray = None  # the input at the histograms' sample positions, once drawn
-    boxes: dict = field(default_factory=dict)  # overlay row -> (flat positions, input values there)
+    boxes: dict = field(default_factory=dict)  # overlay row -> (flat positions, scale, input values there)
 
     @classmethod
-    def of(cls, x, sharing, backend: str, device: str, moments_cache: dict) -> "InputStats":
+    def of(cls, x, sharing, backend: str, device: str, moments_cache) -> "InputStats":
         ops = get_ops(backend, device)
-        part = display_partition(sharing)
+        part = sharing.table
         xe = ops.reshape(ops.asarray(x), part.expanded_shape)
         lows = ops.to_numpy(ops.amin(xe, part.reduce_positions)).ravel()
         highs = ops.to_numpy(ops.amax(xe, part.reduce_positions)).ravel()
@@ -173,113 +53,139 @@ class InputStats:
 
 
 class Pipeline:
-    """Runs requests, caching generated inputs and warmed-up running statistics."""
+    """Turns Settings into Scenes, keeping what later updates reuse. Not thread-safe: one worker
+    thread uses it. load_file(path, key) -> array re-reads a file whose array is not given."""
 
-    def __init__(self):
-        self._inputs: OrderedDict = OrderedDict()
-        self._running: OrderedDict = OrderedDict()
-        self._stats: OrderedDict = OrderedDict()
-        self._last = None  # (request without view options, result, output as numpy, output moments)
-        self.files: dict = {}  # file_key -> (array, layout)
+    def __init__(self, load_file=None):
+        self.load_file = load_file
+        self._inputs = LRU(INPUTS_KEPT)  # input key -> (x, its moments cache)
+        self._files = LRU(FILES_KEPT)  # FileRef -> array as stored
+        self._running = LRU(RUNNING_KEPT)
+        self._stats = LRU(INPUT_STATS_KEPT)
+        self._last = None  # (the settings that decide it, result, output as numpy, output moments)
 
-    def input_for(self, req: Request) -> np.ndarray:
-        return self._input_entry(req)[0]
+    # -- inputs ---------------------------------------------------------------------------------
+    def use_file(self, ref, array: np.ndarray):
+        """The array of a loaded file (so it need not be read again)."""
+        self._files.put(ref, array)
 
-    def _input_entry(self, req: Request) -> tuple:
+    def _file_array(self, ref) -> np.ndarray:
+        if ref not in self._files:
+            if self.load_file is None:
+                raise ValueError(f"the file {ref.label} is no longer in memory; open it again")
+            array = self.load_file(ref.path, ref.key)
+            if tuple(array.shape) != tuple(ref.shape):
+                raise ValueError(f"{ref.label} changed on disk (shape {tuple(array.shape)}, was {tuple(ref.shape)}); "
+                                 f"open it again")
+            self._files.put(ref, array)
+        return self._files[ref]
+
+    def _input_entry(self, s: Settings) -> tuple:
         """(input, its moments cache): the group moments computed for this input, kept for the next
         update (see kernels.normalize's moments_cache)."""
-        key = (req.input, req.shape, req.layout, req.seed, req.file_key)
-        if key not in self._inputs:
-            if req.file_key:
-                data, file_layout = self.files[req.file_key]
-                x = np.ascontiguousarray(data.transpose(permutation(file_layout, req.layout)))
-            else:
-                x = generate(req.input, req.shape, req.layout, seed=req.seed)
-            self._inputs[key] = (x, _Recent(MOMENTS_KEPT))
-            while len(self._inputs) > 2:
-                self._inputs.popitem(last=False)
-        return self._inputs[key]
+        file = s.file if s.input == FILE_INPUT else None
+        key = (s.input, s.shape, s.layout, s.seed if file is None else 0, file)
 
-    def running_for(self, req: Request, x) -> tuple:
+        def make():
+            if file is not None:
+                x = np.ascontiguousarray(self._file_array(file).transpose(permutation(file.layout, s.layout)))
+            else:
+                x = generate(s.input, s.shape, s.layout, seed=s.seed)
+            return x, LRU(MOMENTS_KEPT)
+        return self._inputs.get(key, make)
+
+    def input_of(self, s: Settings) -> np.ndarray:
+        return self._input_entry(s)[0]
+
+    def running_for(self, s: Settings, x) -> tuple:
         """Running statistics for eval mode: WARMUP_STEPS training steps on fresh batches of the same
         input (the loaded file itself for files), or a fresh module's mean 0 and var 1."""
-        channels = dict(zip(req.layout, req.shape))["C"]
-        if req.running == "fresh":
+        channels = s.sizes["C"]
+        if s.running == "fresh":
             return np.zeros(channels, np.float32), np.ones(channels, np.float32)
-        params = {k: v for k, v in req.params if k in ("momentum", "momentum_convention", "eps", "virtual_batch")}
-        key = (req.method, req.input, req.shape, req.layout, req.seed, req.file_key, tuple(sorted(params.items())))
-        if key not in self._running:
+        params = {k: v for k, v in s.kernel_params().items() if k in RUNNING_PARAMS}
+        key = (s.method, s.input, s.shape, s.layout, s.seed, s.file, tuple(sorted(params.items())))
+
+        def warm():
             rm, rv, nbt = np.zeros(channels, np.float32), np.ones(channels, np.float32), 0
-            method = "batch" if req.method == "batch_renorm" else req.method
+            method = "batch" if s.method == "batch_renorm" else s.method
             for step in range(WARMUP_STEPS):
-                batch = x if req.file_key else generate(req.input, req.shape, req.layout, seed=req.seed + 1 + step)
-                res = normalize(batch, method, layout=req.layout, running_mean=rm, running_var=rv,
+                batch = x if s.input == FILE_INPUT else generate(s.input, s.shape, s.layout, seed=s.seed + 1 + step)
+                res = normalize(batch, method, layout=s.layout, running_mean=rm, running_var=rv,
                                 num_batches_tracked=nbt, **params)
                 rm, rv, nbt = res.running_mean, res.running_var, res.num_batches_tracked
-            self._running[key] = (rm, rv)
-            while len(self._running) > 4:
-                self._running.popitem(last=False)
-        return self._running[key]
+            return rm, rv
+        return self._running.get(key, warm)
 
-    def run(self, req: Request) -> Computed:
+    # -- scenes ---------------------------------------------------------------------------------
+    def run(self, s: Settings) -> Scene:
+        """The Scene of settings `s` (NormError, ValueError when they cannot be computed)."""
+        return self._scene(s, remember=True)
+
+    def run_many(self, s: Settings, methods: dict) -> dict:
+        """Several methods on the same input: {name: Scene, or the one-line reason it cannot be
+        computed}. methods: {name: the settings' changes for it (method, params)}."""
+        out = {}
+        for name, changes in methods.items():
+            settings = s.replace(**changes)
+            problem = settings.problem()
+            out[name] = problem if problem else self._scene(settings, remember=False)
+        return out
+
+    def _scene(self, s: Settings, remember: bool) -> Scene:
         start = time.perf_counter()
-        x, moments_cache = self._input_entry(req)
-        method = METHODS[req.method]
+        x, moments_cache = self._input_entry(s)
         running = {}
-        if method.running_stats and not req.training:
-            rm, rv = self.running_for(req, x)
+        if s.spec.running_stats and not s.training:
+            rm, rv = self.running_for(s, x)
             running = dict(running_mean=rm, running_var=rv)
-        # a click (selected) or a histogram option needs no new normalization: reuse the last one
-        key = replace(req, selected=(), bins=0, shared_bins=True, overlays=True)
+        key = tuple(getattr(s, name) for name in FIELDS if name not in DRAWN_FROM_RESULT)
         t0 = time.perf_counter()
         if self._last is not None and self._last[0] == key:
             _, result, out_np, after = self._last
         else:
-            result = normalize(x, req.method, layout=req.layout, backend=req.backend, device=req.device,
-                               training=req.training, nonfinite=req.nonfinite, moments_cache=moments_cache,
-                               **running, **req.param_dict)
+            result = normalize(x, s.method, layout=s.layout, backend=s.backend, device=s.device, training=s.training,
+                               nonfinite=s.nonfinite, moments_cache=moments_cache, **running, **s.kernel_params())
             after = None
-        out = result.output
         normalize_ms = (time.perf_counter() - t0) * 1000
-        backend = dict(backend=req.backend, device=req.device)
-        stats = self._input_stats(req, x, result.sharing, moments_cache)
-        before = stats.moments
+        out = result.output
+        backend = dict(backend=s.backend, device=s.device)
+        stats = self._input_stats(s, x, result.sharing, moments_cache)
         range_after = _range_after(result, stats, _dtype_of(out))
-        hist = histograms(x, out, bins=req.bins, shared=req.shared_bins, range_before=stats.range,
+        hist = histograms(x, out, bins=s.bins, shared=s.shared_bins, range_before=stats.range,
                           range_after=range_after, sample_before=stats.sample, finite=range_after is not None,
                           **backend)
         if stats.sample is None and hist.sampled:
             stats.sample = hist.sample_before
         if after is None:
-            after = _moments_after(result, before) or group_moments(out, result.sharing, **backend)
+            after = _moments_after(result, stats.moments) or group_moments(out, result.sharing, **backend)
             out_np = out if isinstance(out, np.ndarray) else _to_numpy(out)
-            self._last = (key, result, out_np, after)
-        groups = GroupStats.of(before, after)
-        overlays = (_overlays(x, out_np, result.sharing, groups, hist, req, stats, range_after is not None)
-                    if req.overlays else [])
-        tiles_b, tiles_a, tile_index = _tiles(x, out_np, req)
-        size = x.size
-        return Computed(
-            request=req, result=result, x=x, output=out_np, hist=hist, groups=groups,
-            summary_before=summary_from(before, hist.range_before, hist.sample_before, size, hist.sampled),
-            summary_after=summary_from(after, hist.range_after, hist.sample_after, size, hist.sampled),
-            overlays=overlays, tiles_before=tiles_b, tiles_after=tiles_a, tile_index=tile_index,
-            normalize_ms=normalize_ms, total_ms=(time.perf_counter() - start) * 1000,
-            running_used=(running["running_mean"], running["running_var"]) if running else (),
-            warnings=list(result.warnings))
+            if remember:
+                self._last = (key, result, out_np, after)
+        groups = GroupStats.of(stats.moments, after)
+        scene_rows = overlay_rows(groups, _row(result.sharing, s.selected)) if s.overlays else []
+        overlays = _overlays(x, out_np, result.sharing, scene_rows, hist, stats, range_after is not None)
+        return Scene(settings=s, result=result, x=x, output=out_np, hist=hist, groups=groups,
+                     summary_before=summary_from(stats.moments, hist.range_before, hist.sample_before, x.size,
+                                                 hist.sampled),
+                     summary_after=summary_from(after, hist.range_after, hist.sample_after, x.size, hist.sampled),
+                     overlays=tuple(overlays), tiles=tiles_of(x, out_np, s), blocks=blocks_of(s, result.sharing),
+                     running_used=(running["running_mean"], running["running_var"]) if running else (),
+                     normalize_ms=normalize_ms, total_ms=(time.perf_counter() - start) * 1000)
 
-    def _input_stats(self, req: Request, x, sharing, moments_cache: dict) -> InputStats:
-        key = (req.input, req.shape, req.layout, req.seed, req.file_key, req.backend, req.device, sharing)
-        if key not in self._stats:
-            self._stats[key] = InputStats.of(x, sharing, req.backend, req.device, moments_cache)
-            while len(self._stats) > 4:
-                self._stats.popitem(last=False)
-        return self._stats[key]
+    def _input_stats(self, s: Settings, x, sharing, moments_cache) -> InputStats:
+        key = (s.input, s.shape, s.layout, s.seed, s.file, s.backend, s.device, sharing)
+        return self._stats.get(key, lambda: InputStats.of(x, sharing, s.backend, s.device, moments_cache))
+
+
+def _row(sharing, index) -> int:
+    table = sharing.table
+    return int(np.ravel_multi_index(table.group_of(index), table.stat_shape))
 
 
 def _group_lines(result, stat_shape):
     """The result's (a, c, b) per group, flat float64 arrays, when output = a·(x − c) + b per
-    display group; None otherwise."""
+    table group; None otherwise."""
     if result.group_map is None or stat_shape != result.sharing.stat_shape:
         return None
     return [np.broadcast_to(np.asarray(_as_numpy(v), np.float64), stat_shape).ravel() for v in result.group_map]
@@ -323,95 +229,23 @@ def _to_numpy(t) -> np.ndarray:
     return (t.float() if str(t.dtype) == "torch.bfloat16" else t).numpy()
 
 
-def group_row(sharing, index) -> int:
-    """The row in GroupStats of the group that holds the element at `index` (layout order)."""
-    part = display_partition(sharing)
-    return int(np.ravel_multi_index(part.group_of(index), part.stat_shape))
-
-
-def _overlays(x, out, sharing, groups, hist, req, stats: InputStats, finite_after: bool) -> list:
-    """Histograms of a few groups on the main edges: the selected one, then the most extreme.
-    finite_after: the output is known finite and inside the after histogram's range."""
-    part = display_partition(sharing)
-    n = len(groups)
-    if n <= 1:
+def _overlays(x, out, sharing, rows, hist, stats: InputStats, finite_after: bool) -> list:
+    """Histograms of the groups in `rows` on the main edges. finite_after: the output is known
+    finite and inside the after histogram's range."""
+    if not rows:
         return []
-    rows = []
-    if req.selected and len(req.selected) == len(req.shape):
-        rows.append(group_row(sharing, req.selected))
-    score = np.abs(groups.mean_before - np.mean(groups.mean_before)) + np.abs(np.log1p(groups.var_before)
-                                                                           - np.mean(np.log1p(groups.var_before)))
-    for r in np.argsort(-score, kind="stable"):
-        if len(rows) >= min(MAX_OVERLAYS, n):
-            break
-        if int(r) not in rows:
-            rows.append(int(r))
+    part = sharing.table
     before, after, scales = [], [], []
     for r in rows:
         if r not in stats.boxes:  # the input's values in a group stay the same while eps or affine change
-            box = part.box(np.unravel_index(r, part.stat_shape))
+            box = part.group_box(np.unravel_index(r, part.stat_shape))
             positions, scale = box_positions(x.shape, tuple((s.start, s.stop, s.step) for s in box))
-            stats.boxes[r] = (positions, scale, _take(x, positions))
+            stats.boxes[r] = (positions, scale, take(x, positions))
         positions, scale, values = stats.boxes[r]
         before.append(values)
-        after.append(_take(out, positions))
+        after.append(take(out, positions))
         scales.append(scale)
-    counts_b = _stacked_counts(before, hist.edges_before, scales, clip=stats.group_min is not None)
-    counts_a = _stacked_counts(after, hist.edges_after, scales, clip=finite_after)
-    return [(r, cb, ca) for r, cb, ca in zip(rows, counts_b, counts_a)]
+    counts_b = stacked_counts(before, hist.edges_before, scales, clip=stats.group_min is not None)
+    counts_a = stacked_counts(after, hist.edges_after, scales, clip=finite_after)
+    return [Overlay(r, cb, ca) for r, cb, ca in zip(rows, counts_b, counts_a)]
 
-
-@functools.lru_cache(maxsize=64)
-def box_positions(shape: tuple, box: tuple, limit: int = 1 << 13) -> tuple:
-    """Flat positions (ascending) of the elements of box (per axis (start, stop, step)) in an
-    array of `shape`: all of them, or `limit` drawn uniformly when the box is larger; and the
-    number of elements each position stands for. Cached: the same boxes come back on every update."""
-    ranges = [range(*slice(*b).indices(n)) for b, n in zip(box, shape)]
-    size = int(np.prod([len(r) for r in ranges]))
-    if size <= limit:
-        coords = np.ix_(*[np.arange(r.start, r.stop, r.step) for r in ranges])
-        positions = np.ravel_multi_index(coords, shape).ravel()
-    else:
-        rng = np.random.default_rng(size)
-        coords = tuple(rng.integers(0, len(r), limit) * r.step + r.start for r in ranges)
-        positions = np.sort(np.ravel_multi_index(coords, shape))
-    positions.setflags(write=False)
-    return positions, (size / limit if size > limit else 1.0)
-
-
-def _take(a: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """a's elements at flat (C order) positions."""
-    if a.flags.c_contiguous:
-        return a.reshape(-1)[positions]
-    return a[np.unravel_index(positions, a.shape)]
-
-
-def _stacked_counts(values: list, edges: np.ndarray, scales: list, clip: bool) -> list:
-    """Histograms over the same edges of several arrays, in one bincount; counts scaled per array.
-    clip: the values are finite and inside the edges up to rounding (no masking needed)."""
-    labels = np.repeat(np.arange(len(values)), [len(v) for v in values])
-    # edges[0], edges[-1] are float64 scalars: binned in float64, as the main histogram is
-    counts = bin_counts(np.concatenate(values), edges[0], edges[-1], len(edges) - 1, clip, labels, len(values))
-    return [row * scale for row, scale in zip(counts.astype(float), scales)]
-
-
-def _tiles(x, out, req) -> tuple:
-    """Up to MAX_TILES x MAX_TILES (sample, channel) maps, each downsampled to at most TILE_PIXELS,
-    around the selected element: arrays of shape (samples, channels, h, w)."""
-    xc, oc = to_canonical(x, req.layout), to_canonical(out, req.layout)
-    n, c, h, w = xc.shape
-    sel = canonical_index(req.selected, req.layout) if len(req.selected) == len(req.shape) else (0, 0, 0, 0)
-    samples = _window(sel[0], n, MAX_TILES)
-    channels = _window(sel[1], c, MAX_TILES)
-    sh, sw = max(1, -(-h // TILE_PIXELS)), max(1, -(-w // (TILE_PIXELS * (2 if h == 1 else 1))))
-    pick = np.ix_(samples, channels)
-    tiles_b = xc[pick][:, :, ::sh, ::sw]
-    tiles_a = oc[pick][:, :, ::sh, ::sw]
-    return np.ascontiguousarray(tiles_b), np.ascontiguousarray(tiles_a), (samples, channels, sh, sw)
-
-
-def _window(center: int, size: int, count: int) -> np.ndarray:
-    """`count` consecutive indices in range(size) that include `center`."""
-    count = min(count, size)
-    start = min(max(0, center - count // 2), size - count)
-    return np.arange(start, start + count)

@@ -1,61 +1,68 @@
-"""Sessions as readable JSON with a format version: every setting that decides the result and
-the view options. Opening validates the whole file before touching the current session."""
+"""Sessions as readable JSON with a format version: the settings as `explorer.settings` declares
+them (a loaded file by its path, key and layout). Opening checks the whole file, and reads the
+tensor it names, before anything of the current session changes."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
-from kernels import METHODS, NormError, available_backends, available_devices, prepare
-from kernels.inputs import GENERATORS
-
 from .atomic import write_text
-from .pipeline import viewable_layout
-from .state import FILE_INPUT
+from .settings import DEFAULTS, SettingError, Settings, from_plain, to_plain
 
 FORMAT = "norm-explorer-session"
-VERSION = 1
-
-#: setting -> (type(s), required)
-FIELDS = {
-    "method": (str, True), "layout": (str, True), "shape": (list, True), "params": (dict, False),
-    "backend": (str, False), "device": (str, False), "input": (str, False), "seed": (int, False),
-    "selected": (list, False), "training": (bool, False), "running": (str, False), "nonfinite": (str, False),
-    "bins": (int, False), "shared_bins": (bool, False), "overlays": (bool, False), "log_counts": (bool, False),
-}
+VERSION = 2  # 2: the file is a setting like the others (1 kept it beside the settings)
+#: A session is a few hundred bytes; a file much larger than this is not one.
+MAX_BYTES = 1 << 20
 
 
 class SessionError(ValueError):
     """A session file that cannot be opened; str() is one line for the user."""
 
 
-def session_dict(state) -> dict:
-    settings = state.settings()
-    settings["params"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings["params"].items()
-                          if isinstance(v, (int, float, str, bool, tuple, list, type(None)))}
-    data = {"format": FORMAT, "version": VERSION, "settings": settings}
-    if state.input == FILE_INPUT and state.file is not None:
-        data["file"] = {"path": state.file.path, "key": state.file.key, "layout": state.file.layout}
-    return data
+def session_dict(settings: Settings) -> dict:
+    return {"format": FORMAT, "version": VERSION, "settings": to_plain(settings)}
 
 
-def save_session(state, path):
-    write_text(path, json.dumps(session_dict(state), indent=2) + "\n")
+def save_session(settings: Settings, path):
+    write_text(path, json.dumps(session_dict(settings), indent=2) + "\n")
+
+
+def read_text(path, what: str = "file", limit: int = MAX_BYTES) -> str:
+    """The text of a regular file of at most `limit` bytes (never a FIFO, a device or a folder)."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise SessionError(f"{path.name} is not a regular file")
+        if info.st_size > limit:
+            raise SessionError(f"{path.name} is {info.st_size:,} bytes: too large for a {what}")
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise SessionError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise SessionError(f"{path.name} is too large for a {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SessionError(f"{path.name} is not a text file (not UTF-8)") from None
 
 
 def read_session(path) -> dict:
-    """The validated settings of the session file at `path` (keyword arguments for AppState.update),
-    or SessionError. The optional 'file' entry comes back under the key '_file'."""
+    """The checked settings of the session file at `path` as keyword arguments for
+    Settings.replace (a file as {"path", "key", "layout"}: see open_session), or SessionError."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SessionError(f"cannot read {path.name}: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_text(path, "session")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SessionError(f"{path.name} is not valid JSON (truncated or edited?): {exc.msg} at line {exc.lineno}") \
             from None
+    except RecursionError:
+        raise SessionError(f"{path.name} is nested too deeply to be a session") from None
     return validate(data, path.name)
 
 
@@ -71,65 +78,46 @@ def validate(data, name: str = "session") -> dict:
     settings = data.get("settings")
     if not isinstance(settings, dict):
         raise SessionError(f"{name} has no \"settings\" object")
-    unknown = sorted(set(settings) - set(FIELDS))
-    if unknown:
-        raise SessionError(f"{name}: unknown setting(s) {', '.join(unknown)}")
-    for key, (kind, required) in FIELDS.items():
-        if key not in settings:
-            if required:
-                raise SessionError(f"{name}: the setting {key!r} is missing")
-            continue
-        value = settings[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise SessionError(f"{name}: {key} should be {kind.__name__}, not {type(value).__name__} {value!r}")
-    out = dict(settings)
-    for key in ("shape", "selected"):
-        if key in out:
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in out[key]):
-                raise SessionError(f"{name}: {key} should be a list of integers, not {out[key]!r}")
-            out[key] = tuple(out[key])
-    if out["method"] not in METHODS:
-        raise SessionError(f"{name}: unknown method {out['method']!r}")
-    if not 0 <= out.get("seed", 0) < 2**63:
-        raise SessionError(f"{name}: seed {out['seed']} must be 0 or more")
-    if not 2 <= out.get("bins", 64) <= 1000:
-        raise SessionError(f"{name}: bins {out['bins']} must be between 2 and 1000")
-    if "selected" in out and (len(out["selected"]) != len(out["shape"]) or
-                              not all(0 <= i < n for i, n in zip(out["selected"], out["shape"]))):
-        raise SessionError(f"{name}: selected element {list(out['selected'])} is outside the shape "
-                           f"{list(out['shape'])}")
-    try:
-        viewable_layout(out["layout"])
-        params = {k: tuple(v) if isinstance(v, list) else v for k, v in out.get("params", {}).items()}
-        out["params"] = params
-        prepare(out["method"], out["shape"], out["layout"], **params)
-    except (NormError, ValueError) as exc:
-        raise SessionError(f"{name}: {getattr(exc, 'reason', exc)}") from None
-    if out.get("input", "shifted") not in GENERATORS and out.get("input") != FILE_INPUT:
-        raise SessionError(f"{name}: unknown input {out['input']!r}")
-    if out.get("backend", "numpy") not in available_backends():
-        raise SessionError(f"{name}: backend {out['backend']!r} is not available here")
-    if out.get("device", "cpu") not in available_devices(out.get("backend", "numpy")):
-        raise SessionError(f"{name}: device {out['device']!r} is not available here "
-                           f"({', '.join(available_devices(out.get('backend', 'numpy')))})")
-    if out.get("input") == FILE_INPUT:
-        file = data.get("file")
-        if not isinstance(file, dict) or not isinstance(file.get("path"), str) \
-                or not isinstance(file.get("key", ""), str):
-            raise SessionError(f"{name}: the input is a file but the session does not say which")
-        out["_file"] = file
-    return out
-
-
-def apply_session(state, settings: dict, load_file=None):
-    """Apply validated settings; a file input is re-read with load_file(path, key) -> array first."""
     settings = dict(settings)
-    file = settings.pop("_file", None)
-    if file is not None:
-        if load_file is None:
-            raise SessionError("this session reads its input from a file, which cannot be opened here")
-        key = file.get("key", "")
-        state.set_file(load_file(file["path"], key), file.get("layout", "NCHW"), file["path"], key)
-        settings.pop("input", None)
-        settings.pop("shape", None)
-    state.update(**settings)
+    if version == 1 and settings.get("input") == "file":
+        settings["file"] = data.get("file")
+    for required in ("method", "layout", "shape"):
+        if required not in settings:
+            raise SessionError(f"{name}: the setting {required!r} is missing")
+    try:
+        changes = from_plain(settings)
+        check = {k: v for k, v in changes.items() if k != "file"}
+        if changes.get("input") == "file":
+            if not changes.get("file"):
+                raise SettingError("the input is a file but the session does not say which")
+            check["input"] = DEFAULTS.input  # checked when the file is read
+        candidate = DEFAULTS.replace(**check)
+        if changes.get("input") != "file":
+            problem = candidate.problem()
+            if problem:
+                raise SettingError(problem)
+    except SettingError as exc:
+        raise SessionError(f"{name}: {exc}") from None
+    return changes
+
+
+def open_session(path, open_file=None) -> tuple:
+    """(Settings, (FileRef, array) or None) of the session at `path`, with its file read by
+    open_file(path, key, layout) -> (FileRef, array). SessionError (or the loader's LoadError) when
+    it cannot be opened; nothing is changed either way."""
+    changes = read_session(path)
+    file = changes.pop("file", None)
+    loaded = None
+    if changes.get("input") == "file":
+        if open_file is None:
+            raise SessionError(f"{Path(path).name} reads its input from a file, which cannot be opened here")
+        loaded = open_file(file["path"], file.get("key", ""), file.get("layout", "NCHW"))
+        changes.update(file=loaded[0], selected=changes.get("selected", (0,) * len(loaded[1].shape)))
+    try:
+        settings = DEFAULTS.replace(**changes)
+    except SettingError as exc:
+        raise SessionError(f"{Path(path).name}: {exc}") from None
+    problem = settings.problem()
+    if problem:
+        raise SessionError(f"{Path(path).name}: {problem}")
+    return settings, loaded

@@ -242,9 +242,6 @@ class NumpyOps(Ops):
     def maximum(self, a, b):
         return np.maximum(a, b)
 
-    def minimum(self, a, b):
-        return np.minimum(a, b)
-
     def clip(self, x, lo, hi):
         return np.clip(x, lo, hi)
 
@@ -281,9 +278,6 @@ class NumpyOps(Ops):
 
     def histogram(self, x, lo, hi, bins, clip=False):
         return bin_counts(x, lo, hi, bins, clip)
-
-    def synchronize(self):
-        pass
 
 
 class TorchOps(Ops):
@@ -370,9 +364,6 @@ class TorchOps(Ops):
     def maximum(self, a, b):
         return self.torch.maximum(a, self._t(b, a))
 
-    def minimum(self, a, b):
-        return self.torch.minimum(a, self._t(b, a))
-
     def clip(self, x, lo, hi):
         return self.torch.clamp(x, lo, hi)
 
@@ -412,9 +403,3 @@ class TorchOps(Ops):
         if clip:
             x = self.torch.clamp(x, lo, hi)
         return self.to_numpy(self.torch.histc(x.reshape(-1), bins=bins, min=lo, max=hi)).astype(np.int64)
-
-    def synchronize(self):
-        if self.device.startswith("cuda"):
-            self.torch.cuda.synchronize(self.device)
-        elif self.device == "mps":
-            self.torch.mps.synchronize()

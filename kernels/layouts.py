@@ -52,17 +52,6 @@ def canonical_order(layout: str) -> str:
     return BATCH + CHANNEL + spatial_axes(layout)
 
 
-def positions(layout: str, letters) -> tuple[int, ...]:
-    """Positions in `layout` of each letter in `letters`, in layout order."""
-    wanted = set(letters)
-    return tuple(i for i, a in enumerate(layout) if a in wanted)
-
-
 def permutation(src: str, dst: str) -> tuple[int, ...]:
     """The axes argument for transpose/permute that turns layout `src` into `dst`."""
     return tuple(src.index(a) for a in dst)
-
-
-def sizes(layout: str, shape) -> dict[str, int]:
-    """Axis letter -> size."""
-    return dict(zip(layout, (int(s) for s in shape)))

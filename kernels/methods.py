@@ -1,16 +1,19 @@
 """The registry: every normalization, declared once with its axes, parameters, formula,
-texts, equivalent code and compute function. Adding a method is adding an entry here;
-the tests parametrize over `METHODS`, so a new entry is tested automatically.
+texts, compute function and code generator (in `kernels.code`). Adding a method is adding an
+entry here (and its code generator); the tests parametrize over `METHODS`, so a new entry is
+tested automatically.
 """
 
 from __future__ import annotations
 
 from math import prod
 
-from .layouts import BATCH, CHANNEL, canonical_order, permutation, spatial_axes
+from .code import (code_batch, code_channel, code_custom, code_frn, code_ghost, code_group, code_instance, code_layer,
+                   code_lrn, code_minmax, code_pixel, code_renorm, code_rms, code_standardize)
+from .layouts import BATCH, CHANNEL, permutation, spatial_axes
 from .moments import (affine, channel_vector, group_map, group_warnings, inverse_std, moments, per_channel, standardize,
                       to_stat, update_running)
-from .partition import ChannelWindow, Partition
+from .partition import ChannelWindow
 from .registry import Method, Param, default_batch_axes, default_groups, default_virtual_batch
 
 # -- parameters shared by several methods ------------------------------------------------
@@ -43,11 +46,6 @@ LN_NCHW = ("LayerNorm on NCHW in torch (nn.LayerNorm([C, H, W])) normalizes each
 
 
 # -- shared pieces of the compute functions ----------------------------------------------
-
-def _partition(method: Method, layout, shape, params) -> Partition:
-    return Partition(layout, tuple(shape), method.reduced_letters(layout, params),
-                     groups=params.get("groups", 1), virtual_batch=params.get("virtual_batch", 0))
-
 
 def _standard(ctx, center=True, eps=None):
     """The plain path: moments over the partition, standardize, affine step."""
@@ -279,420 +277,259 @@ def _compute_minmax(ctx):
                 stats=dict(data_min=to_stat(ctx, part, lo), data_max=to_stat(ctx, part, hi)), group_map=line)
 
 
-# -- equivalent code --------------------------------------------------------------------
-
-def _fmt(v) -> str:
-    return "None" if v is None else (f"{v:g}" if isinstance(v, float) else repr(v))
-
-
-def _dims(layout):
-    return {0: "1d", 1: "1d", 2: "2d", 3: "3d"}[len(spatial_axes(layout))]
-
-
-def _torch(layout, snippet_layout, lines) -> str:
-    """Code that runs `lines` (written for snippet_layout, input x, output y) on a tensor in `layout`."""
-    head = ["import torch", "from torch import nn", ""]
-    if snippet_layout == layout:
-        return "\n".join(head + lines)
-    to = permutation(layout, snippet_layout)
-    back = permutation(snippet_layout, layout)
-    return "\n".join(head + [f"x = x.permute{to}  # {layout} -> {snippet_layout}"] + lines
-                     + [f"y = y.permute{back}  # back to {layout}"])
-
-
-def _channels_last(layout):
-    return BATCH + spatial_axes(layout) + CHANNEL
-
-
-def _sz(layout, shape):
-    return dict(zip(layout, shape))
-
-
-def _keras(lines) -> str:
-    return "\n".join(["import keras", "from keras import layers, ops", ""] + lines)
-
-
-def _axis(layout, letters):
-    pos = [layout.index(a) for a in layout if a in letters]
-    return str(pos[0]) if len(pos) == 1 else str(pos)
-
-
-def _eps_momentum(p):
-    return f"eps={_fmt(p['eps'])}, momentum={_fmt(p['momentum'])}"
-
-
-def _keras_momentum(p):
-    m = p["momentum"]
-    if m is None:
-        return "momentum=0.99  # Keras has no cumulative average (torch momentum=None)"
-    return f"momentum={_fmt(m if p['momentum_convention'] == 'keras' else round(1 - m, 10))}"
-
-
-def _code_batch(layout, shape, p, training=True):
-    c = _sz(layout, shape)[CHANNEL]
-    mode = ("bn.train()  # batch statistics (and running averages updated); bn.eval() uses the running ones"
-            if training else "bn.eval()  # running_mean / running_var (after training), not the batch's statistics")
-    torch = _torch(layout, canonical_order(layout), [
-        f"bn = nn.BatchNorm{_dims(layout)}({c}, {_eps_momentum(p)})", mode, "y = bn(x)"])
-    keras = _keras([
-        f"bn = layers.BatchNormalization(axis={layout.index(CHANNEL)}, epsilon={_fmt(p['eps'])}, "
-        f"{_keras_momentum(p)})",
-        f"y = bn(x, training={training})  # training=False uses moving_mean / moving_variance",
-        "# Keras' momentum is torch's 1 − momentum, and its moving_variance uses the biased variance"])
-    return {"PyTorch": torch, "Keras": keras}
-
-
-def _code_ghost(layout, shape, p, training=True):
-    code = _code_batch(layout, shape, p, training)
-    if not training:  # eval: virtual batches play no part, it is BatchNorm with running statistics
-        return code
-    vb = p["virtual_batch"]
-    code["PyTorch"] = code["PyTorch"].replace("y = bn(x)", f"y = torch.cat([bn(chunk) for chunk in x.split({vb})])")
-    code["Keras"] = _keras([
-        "# Keras 3 dropped virtual batches; tf.keras 2.x had them:",
-        f"bn = tf.keras.layers.BatchNormalization(axis={layout.index(CHANNEL)}, virtual_batch_size={vb}, "
-        f"epsilon={_fmt(p['eps'])})",
-        "y = bn(x, training=True)"])
-    return code
-
-
-def _code_renorm(layout, shape, p, training=True):
-    if not training:  # in eval Batch Renormalization is BatchNorm with the running statistics
-        return _code_batch(layout, shape, p, training)
-    rmax, dmax = p["rmax"], p["dmax"]
-    torch = _torch(layout, canonical_order(layout), [
-        "# no built-in in torch; one training step of Batch Renormalization:",
-        f"dims = {[i for i, a in enumerate(canonical_order(layout)) if a != CHANNEL]}",
-        "shape = [1, -1] + [1] * (x.dim() - 2)",
-        "var_b, mu_b = torch.var_mean(x, dim=dims, unbiased=False, keepdim=True)",
-        f"sigma_b = (var_b + {_fmt(p['eps'])}).sqrt()",
-        f"sigma = (running_var + {_fmt(p['eps'])}).sqrt().view(shape)",
-        f"r = (sigma_b / sigma).clamp(1 / {_fmt(rmax)}, {_fmt(rmax)}).detach()",
-        f"d = ((mu_b - running_mean.view(shape)) / sigma).clamp(-{_fmt(dmax)}, {_fmt(dmax)}).detach()",
-        "y = (x - mu_b) / sigma_b * r + d"])
-    keras = _keras([
-        "# Keras 3 dropped renorm; tf.keras 2.x had it:",
-        f"bn = tf.keras.layers.BatchNormalization(axis={layout.index(CHANNEL)}, renorm=True, "
-        f"renorm_clipping={{'rmax': {_fmt(rmax)}, 'rmin': {_fmt(1 / rmax)}, 'dmax': {_fmt(dmax)}}})",
-        "y = bn(x, training=True)"])
-    return {"PyTorch": torch, "Keras": keras}
-
-
-def _code_layer(layout, shape, p, training=True):
-    s = _sz(layout, shape)
-    dims = [s[a] for a in canonical_order(layout)[1:]]
-    torch = _torch(layout, canonical_order(layout), [f"ln = nn.LayerNorm({dims}, eps={_fmt(p['eps'])})", "y = ln(x)"])
-    keras = _keras([f"ln = layers.LayerNormalization(axis={_axis(layout, layout.replace(BATCH, ''))}, "
-                    f"epsilon={_fmt(p['eps'])})", "y = ln(x)"])
-    return {"PyTorch": torch, "Keras": keras}
-
-
-def _code_channel(layout, shape, p, training=True):
-    c = _sz(layout, shape)[CHANNEL]
-    torch = _torch(layout, _channels_last(layout), [f"ln = nn.LayerNorm({c}, eps={_fmt(p['eps'])})  "
-                                                    "# over the last axis only", "y = ln(x)"])
-    keras = _keras([f"ln = layers.LayerNormalization(axis={layout.index(CHANNEL)}, epsilon={_fmt(p['eps'])})",
-                    "y = ln(x)"])
-    return {"PyTorch": torch, "Keras": keras}
-
-
-def _code_instance(layout, shape, p, training=True):
-    c = _sz(layout, shape)[CHANNEL]
-    torch = _torch(layout, canonical_order(layout), [
-        f"norm = nn.InstanceNorm{_dims(layout)}({c}, eps={_fmt(p['eps'])})  # affine=False, no running stats",
-        "y = norm(x)"])
-    keras = _keras([f"norm = layers.GroupNormalization(groups={c}, axis={layout.index(CHANNEL)}, "
-                    f"epsilon={_fmt(p['eps'])})  # one channel per group = InstanceNorm", "y = norm(x)"])
-    return {"PyTorch": torch, "Keras": keras}
-
-
-def _code_group(layout, shape, p, training=True):
-    c = _sz(layout, shape)[CHANNEL]
-    torch = _torch(layout, canonical_order(layout), [
-        f"gn = nn.GroupNorm({p['groups']}, {c}, eps={_fmt(p['eps'])})", "y = gn(x)"])
-    keras = _keras([f"gn = layers.GroupNormalization(groups={p['groups']}, axis={layout.index(CHANNEL)}, "
-                    f"epsilon={_fmt(p['eps'])})", "y = gn(x)"])
-    return {"PyTorch": torch, "Keras": keras}
-
-
-def _code_rms(layout, shape, p, training=True):
-    s = _sz(layout, shape)
-    dims = [s[a] for a in canonical_order(layout)[1:]]
-    note = "  # eps=None: torch.finfo(x.dtype).eps" if p["eps"] is None else ""
-    torch = _torch(layout, canonical_order(layout),
-                   [f"rms = nn.RMSNorm({dims}, eps={_fmt(p['eps'])}){note}", "y = rms(x)"])
-    eps = "" if p["eps"] is None else f", epsilon={_fmt(p['eps'])}"
-    keras = _keras([f"rms = layers.RMSNormalization(axis={_axis(layout, layout.replace(BATCH, ''))}{eps})"
-                    "  # Keras >= 3.9", "y = rms(x)"])
-    return {"PyTorch": torch, "Keras": keras}
-
-
-def _code_pixel(layout, shape, p, training=True):
-    c = layout.index(CHANNEL)
-    torch = _torch(layout, layout, [f"y = x * torch.rsqrt(x.pow(2).mean(dim={c}, keepdim=True) + {_fmt(p['eps'])})"])
-    keras = _keras([f"y = x * ops.rsqrt(ops.mean(ops.square(x), axis={c}, keepdims=True) + {_fmt(p['eps'])})"])
-    return {"PyTorch": torch, "Keras": keras}
-
-
-def _code_lrn(layout, shape, p, training=True):
-    size = p["size"]
-    torch = _torch(layout, canonical_order(layout), [
-        f"lrn = nn.LocalResponseNorm({size}, alpha={_fmt(p['alpha'])}, beta={_fmt(p['beta'])}, k={_fmt(p['k'])})",
-        "y = lrn(x)"])
-    note = ("" if size % 2 else f"# torch's even window ({size}) is asymmetric; TensorFlow's is 2·radius+1 wide, "
-                                f"so this differs slightly\n")
-    keras = _torch(layout, _channels_last(layout), []).replace("import torch\nfrom torch import nn\n\n", "")
-    keras = "\n".join(filter(None, [
-        "import tensorflow as tf", "", keras,
-        note + f"y = tf.nn.local_response_normalization(x, depth_radius={size // 2}, bias={_fmt(p['k'])}, "
-               f"alpha={_fmt(p['alpha'] / size)}, beta={_fmt(p['beta'])})",
-        "# TensorFlow's alpha multiplies the sum of squares; torch's alpha multiplies their mean (alpha/size)"]))
-    return {"PyTorch": torch, "TensorFlow": keras.replace(".permute", ".transpose")}
-
-
-def _code_frn(layout, shape, p, training=True):
-    dims = [i for i, a in enumerate(layout) if a in spatial_axes(layout)]
-    tail = [f"y = torch.maximum(y, torch.tensor({_fmt(p['tau'])}))  # TLU (tau is learned in the paper)"] \
-        if p["tlu"] else []
-    torch = _torch(layout, layout, [
-        f"nu2 = x.pow(2).mean(dim={dims}, keepdim=True)",
-        f"y = x * torch.rsqrt(nu2 + {_fmt(abs(p['eps']))})  # then gamma * y + beta"] + tail)
-    keras = _keras([f"nu2 = ops.mean(ops.square(x), axis={dims}, keepdims=True)",
-                    f"y = x * ops.rsqrt(nu2 + {_fmt(abs(p['eps']))})"]
-                   + ([f"y = ops.maximum(y, {_fmt(p['tau'])})  # TLU"] if p["tlu"] else []))
-    return {"PyTorch": torch, "Keras": keras}
-
-
-def _code_custom(layout, shape, p, training=True):
-    dims = [i for i, a in enumerate(layout) if a in p["axes"]]
-    eps = _fmt(p["eps"])
-    if p["groups"] > 1:
-        c = layout.index(CHANNEL)
-        grouped = [d + (d >= c) for d in dims]  # after the split, C's position holds the group index
-        return {"PyTorch": _torch(layout, layout, [
-            f"# split C into {p['groups']} groups, reduce inside each group and over {p['axes'].replace(CHANNEL, '')}",
-            f"g = x.unflatten({c}, ({p['groups']}, -1))",
-            f"var, mean = torch.var_mean(g, dim={grouped}, unbiased=False, keepdim=True)",
-            f"y = ((g - mean) / (var + {eps}).sqrt()).flatten({c}, {c + 1})"])}
-    if p["center"]:
-        lines = [f"var, mean = torch.var_mean(x, dim={dims}, unbiased=False, keepdim=True)",
-                 f"y = (x - mean) / torch.sqrt(var + {eps})"]
-        klines = [f"mean, var = ops.moments(x, axes={dims}, keepdims=True)", f"y = (x - mean) / ops.sqrt(var + {eps})"]
-    else:
-        lines = [f"y = x * torch.rsqrt(x.pow(2).mean(dim={dims}, keepdim=True) + {eps})"]
-        klines = [f"y = x * ops.rsqrt(ops.mean(ops.square(x), axis={dims}, keepdims=True) + {eps})"]
-    return {"PyTorch": _torch(layout, layout, lines), "Keras": _keras(klines)}
-
-
-def _code_standardize(layout, shape, p, training=True):
-    dims = [i for i, a in enumerate(layout) if a in p["axes"]]
-    features = [a for a in layout if a not in p["axes"]]
-    return {
-        "scikit-learn": "\n".join([
-            "from sklearn.preprocessing import StandardScaler", "import numpy as np", "",
-            f"# samples along {p['axes']}, one feature per ({', '.join(features) or 'nothing'}) index",
-            _rows_line(layout, shape, p["axes"]),
-            f"scaler = StandardScaler(with_mean={p['with_mean']}, with_std={p['with_std']})",
-            "z = scaler.fit_transform(rows)  # then reshape back"]),
-        "PyTorch": _torch(layout, layout, [
-            f"mean = x.mean(dim={dims}, keepdim=True)",
-            f"std = x.std(dim={dims}, unbiased=False, keepdim=True)",
-            "y = (x - mean) / torch.where(std == 0, 1, std)"])}
-
-
-def _code_minmax(layout, shape, p, training=True):
-    dims = [i for i, a in enumerate(layout) if a in p["axes"]]
-    a, b = p["feature_range"]
-    return {
-        "scikit-learn": "\n".join([
-            "from sklearn.preprocessing import MinMaxScaler", "import numpy as np", "",
-            _rows_line(layout, shape, p["axes"]),
-            f"scaler = MinMaxScaler(feature_range=({_fmt(a)}, {_fmt(b)}), clip={p['clip']})",
-            "y = scaler.fit_transform(rows)  # then reshape back"]),
-        "PyTorch": _torch(layout, layout, [
-            f"lo, hi = x.amin(dim={dims}, keepdim=True), x.amax(dim={dims}, keepdim=True)",
-            f"y = (x - lo) / torch.where(hi == lo, 1, hi - lo) * {_fmt(b - a)} + {_fmt(a)}"])}
-
-
-def code_for(method: str, layout: str, shape, params: dict, training: bool = True) -> dict:
-    """The equivalent code of `method` for these settings, {language: text}, the affine step included."""
-    code = METHODS[method].code(layout, tuple(shape), params, training)
-    w, b = params.get("weight"), params.get("bias")
-    if w is None and b is None:
-        return code
-    scalars = all(v is None or isinstance(v, (int, float)) for v in (w, b))
-    step = (f"y = y * {_fmt(1.0 if w is None else float(w))} + {_fmt(0.0 if b is None else float(b))}"
-            "  # the affine step: γ, β" if scalars else "y = y * weight + bias  # your per-channel γ, β arrays")
-    return {lang: text if lang == "scikit-learn" else text + "\n" + step for lang, text in code.items()}
-
-
-def _rows_line(layout, shape, axes) -> str:
-    """The NumPy line that makes a (samples, features) table with samples along `axes`."""
-    dims = [i for i, a in enumerate(layout) if a in axes]
-    return f"rows = np.moveaxis(x, {dims}, {list(range(len(dims)))}).reshape({_prod_of(layout, shape, axes)}, -1)"
-
-
-def _prod_of(layout, shape, letters):
-    n = 1
-    for a, s in zip(layout, shape):
-        n *= s if a in letters else 1
-    return n
-
-
 def _window_sharing(layout, shape, params):
     return ChannelWindow(layout, tuple(shape), params["size"])
 
 
 # -- the registry ---------------------------------------------------------------------------
 
-def _method(name, label, family, axes, centers, params, formula, summary, compute, code, **kw):
-    return Method(name=name, label=label, family=family, axes=axes, centers=centers, params=tuple(params),
-                  formula=formula, summary=summary, compute=compute, code=code,
-                  sharing=kw.pop("sharing", None) or (lambda layout, shape, p, _n=name: _partition(
-                      METHODS[_n], layout, shape, p)), **kw)
-
-
 _STD = "y = (x − μ) / √(σ² + ε) · γ + β"
 
 _ENTRIES = [
-    _method("batch", "BatchNorm", "activation", "N*", True, (EPS, *RUNNING, *AFFINE),
-            _STD + "\nμ, σ² over (N, H, W) for each channel (biased σ² in training);\n"
-                   "eval: μ, σ² = running_mean, running_var",
-            "Per channel, over the batch and all positions. Training uses the batch's statistics and updates "
+    Method(
+        name="batch",
+        label="BatchNorm",
+        family="activation",
+        axes="N*",
+        centers=True,
+        params=(EPS, *RUNNING, *AFFINE),
+        formula=_STD + "\nμ, σ² over (N, H, W) for each channel (biased σ² in training);\n"
+            "eval: μ, σ² = running_mean, running_var",
+        summary="Per channel, over the batch and all positions. Training uses the batch's statistics and updates "
             "running averages; eval uses the running averages.",
-            _compute_batch, _code_batch, running_stats=True, short="per channel over batch and positions",
-            references=("Ioffe & Szegedy 2015, Batch Normalization, arXiv:1502.03167",
-                        "torch.nn.BatchNorm2d, torch.nn.functional.batch_norm"),
-            pitfalls=(BATCH_ONE, TRAIN_EVAL, UNBIASED,
-                      "Momentum conventions are opposite: torch's momentum=0.1 is Keras' momentum=0.9.")),
-    _method("layer", "LayerNorm", "activation", "C*", True, (EPS, *AFFINE),
-            _STD + "\nμ, σ² over (C, H, W) for each sample; same in train and eval",
-            "Per sample, over all channels and positions: torch's nn.LayerNorm([C, H, W]). Independent of the "
+        compute=_compute_batch,
+        code=code_batch,
+        running_stats=True,
+        short="per channel over batch and positions",
+        references=("Ioffe & Szegedy 2015, Batch Normalization, arXiv:1502.03167",
+            "torch.nn.BatchNorm2d, torch.nn.functional.batch_norm"),
+        pitfalls=(BATCH_ONE, TRAIN_EVAL, UNBIASED,
+            "Momentum conventions are opposite: torch's momentum=0.1 is Keras' momentum=0.9.")),
+    Method(
+        name="layer",
+        label="LayerNorm",
+        family="activation",
+        axes="C*",
+        centers=True,
+        params=(EPS, *AFFINE),
+        formula=_STD + "\nμ, σ² over (C, H, W) for each sample; same in train and eval",
+        summary="Per sample, over all channels and positions: torch's nn.LayerNorm([C, H, W]). Independent of the "
             "batch, identical in training and evaluation.",
-            lambda ctx: _standard(ctx), _code_layer, short="per sample over channels and positions",
-            references=("Ba, Kiros & Hinton 2016, Layer Normalization, arXiv:1607.06450", "torch.nn.LayerNorm"),
-            pitfalls=(LN_NCHW, "torch's LayerNorm weight has the normalized shape (C, H, W), one γ per element, "
-                               "not per channel.")),
-    _method("instance", "InstanceNorm", "activation", "*", True, (EPS, *AFFINE),
-            _STD + "\nμ, σ² over (H, W) for each sample and channel",
-            "Per sample and channel, over positions: removes each image's per-channel contrast (style transfer).",
-            _compute_instance, _code_instance, short="per sample and channel over positions",
-            references=("Ulyanov, Vedaldi & Lempitsky 2016, Instance Normalization, arXiv:1607.08022",
-                        "torch.nn.InstanceNorm2d"),
-            pitfalls=("torch's InstanceNorm defaults to affine=False and track_running_stats=False, unlike "
-                      "BatchNorm.", "Over a single position (1x1 maps) the variance is 0 and every output is 0.")),
-    _method("group", "GroupNorm", "activation", "C*", True, (GROUPS, EPS, *AFFINE),
-            _STD + "\nμ, σ² over (C/G, H, W) for each sample and group of channels",
-            "Per sample, over groups of consecutive channels and all positions. G=1 is LayerNorm, G=C is "
+        compute=lambda ctx: _standard(ctx),
+        code=code_layer,
+        short="per sample over channels and positions",
+        references=("Ba, Kiros & Hinton 2016, Layer Normalization, arXiv:1607.06450", "torch.nn.LayerNorm"),
+        pitfalls=(LN_NCHW, "torch's LayerNorm weight has the normalized shape (C, H, W), one γ per element, "
+            "not per channel.")),
+    Method(
+        name="instance",
+        label="InstanceNorm",
+        family="activation",
+        axes="*",
+        centers=True,
+        params=(EPS, *AFFINE),
+        formula=_STD + "\nμ, σ² over (H, W) for each sample and channel",
+        summary="Per sample and channel, over positions: removes each image's per-channel contrast (style transfer).",
+        compute=_compute_instance,
+        code=code_instance,
+        short="per sample and channel over positions",
+        references=("Ulyanov, Vedaldi & Lempitsky 2016, Instance Normalization, arXiv:1607.08022",
+            "torch.nn.InstanceNorm2d"),
+        pitfalls=("torch's InstanceNorm defaults to affine=False and track_running_stats=False, unlike "
+            "BatchNorm.", "Over a single position (1x1 maps) the variance is 0 and every output is 0.")),
+    Method(
+        name="group",
+        label="GroupNorm",
+        family="activation",
+        axes="C*",
+        centers=True,
+        params=(GROUPS, EPS, *AFFINE),
+        formula=_STD + "\nμ, σ² over (C/G, H, W) for each sample and group of channels",
+        summary="Per sample, over groups of consecutive channels and all positions. G=1 is LayerNorm, G=C is "
             "InstanceNorm. Independent of the batch size.",
-            lambda ctx: _standard(ctx), _code_group, short="per sample over channel groups and positions",
-            references=("Wu & He 2018, Group Normalization, arXiv:1803.08494", "torch.nn.GroupNorm"),
-            pitfalls=("C must be divisible by the number of groups G.",
-                      "The affine γ, β are per channel, not per group.")),
-    _method("rms", "RMSNorm", "activation", "C*", False,
-            (Param("eps", "optional_float", None, "added to the mean square; None: torch.finfo(dtype).eps of the "
-                                                      "computation dtype (float32 for half)", minimum=0.0, log=True),
-             *AFFINE),
-            "y = x / √(mean(x²) + ε) · γ\nmean over (C, H, W) for each sample; no centering",
-            "LayerNorm without the centering: divides by the root mean square per sample. Used in LLaMA-style "
+        compute=lambda ctx: _standard(ctx),
+        code=code_group,
+        short="per sample over channel groups and positions",
+        references=("Wu & He 2018, Group Normalization, arXiv:1803.08494", "torch.nn.GroupNorm"),
+        pitfalls=("C must be divisible by the number of groups G.",
+            "The affine γ, β are per channel, not per group.")),
+    Method(
+        name="rms",
+        label="RMSNorm",
+        family="activation",
+        axes="C*",
+        centers=False,
+        params=(Param("eps", "optional_float", None, "added to the mean square; None: torch.finfo(dtype).eps of the "
+                                                     "computation dtype (float32 for half)", minimum=0.0, log=True),
+            *AFFINE),
+        formula="y = x / √(mean(x²) + ε) · γ\nmean over (C, H, W) for each sample; no centering",
+        summary="LayerNorm without the centering: divides by the root mean square per sample. Used in LLaMA-style "
             "transformers.",
-            _compute_rms, _code_rms, short="per sample root mean square, no centering",
-            references=("Zhang & Sennrich 2019, Root Mean Square Layer Normalization, arXiv:1910.07467",
-                        "torch.nn.RMSNorm"),
-            pitfalls=("torch's eps=None means torch.finfo(x.dtype).eps (1.19e-07 for float32), not 1e-5.",
-                      "The mean is not removed: a shifted input stays shifted.")),
-    _method("lrn", "LocalResponseNorm", "activation", "C", False,
-            (Param("size", "int", 5, "number of neighbouring channels in the window n", minimum=1),
-             Param("alpha", "float", 1e-4, "multiplier α of the window's mean square", minimum=0.0, log=True),
-             Param("beta", "float", 0.75, "exponent β", minimum=0.0),
-             Param("k", "float", 1.0, "additive constant k", minimum=0.0)),
-            "b_c = a_c / (k + α/n · Σ_{c'} a_{c'}²)^β\nc' from c − n//2 to c + (n−1)//2 at the same (n, h, w)",
-            "Each activation is divided by the energy of its neighbouring channels at the same position "
+        compute=_compute_rms,
+        code=code_rms,
+        short="per sample root mean square, no centering",
+        references=("Zhang & Sennrich 2019, Root Mean Square Layer Normalization, arXiv:1910.07467",
+            "torch.nn.RMSNorm"),
+        pitfalls=("torch's eps=None means torch.finfo(x.dtype).eps (1.19e-07 for float32), not 1e-5.",
+            "The mean is not removed: a shifted input stays shifted.")),
+    Method(
+        name="lrn",
+        label="LocalResponseNorm",
+        family="activation",
+        axes="C",
+        centers=False,
+        params=(Param("size", "int", 5, "number of neighbouring channels in the window n", minimum=1),
+            Param("alpha", "float", 1e-4, "multiplier α of the window's mean square", minimum=0.0, log=True),
+            Param("beta", "float", 0.75, "exponent β", minimum=0.0),
+            Param("k", "float", 1.0, "additive constant k", minimum=0.0)),
+        formula="b_c = a_c / (k + α/n · Σ_{c'} a_{c'}²)^β\nc' from c − n//2 to c + (n−1)//2 at the same (n, h, w)",
+        summary="Each activation is divided by the energy of its neighbouring channels at the same position "
             "(AlexNet). There are no shared groups: every element has its own window.",
-            _compute_lrn, _code_lrn, sharing=_window_sharing, short="window of neighbouring channels",
-            references=("Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep CNNs",
-                        "torch.nn.functional.local_response_norm"),
-            pitfalls=("With torch's default α = 1e-4, inputs of unit scale are barely changed.",
-                      "torch divides α by the window size; TensorFlow does not.",
-                      "torch's window for even sizes is asymmetric: c − n/2 ... c + n/2 − 1.")),
-    _method("pixel", "PixelNorm", "activation", "C", False,
-            (Param("eps", "float", 1e-8, "added to the mean square", minimum=0.0, log=True),),
-            "y = x / √(mean_c(x²) + ε)\nover C at each sample and position (ProGAN)",
-            "Scales each pixel's feature vector to unit root mean square, over channels only (ProGAN, StyleGAN).",
-            lambda ctx: _standard(ctx, center=False), _code_pixel,
-            short="per position over channels, no centering",
-            references=("Karras et al. 2018, Progressive Growing of GANs, arXiv:1710.10196",),
-            pitfalls=("No centering and no learned scale.",)),
-    _method("channel", "LayerNorm over C", "activation", "C", True, (EPS, *AFFINE),
-            _STD + "\nμ, σ² over C alone at each sample and position",
-            "LayerNorm over channels only, at every position: nn.LayerNorm(C) applied to an NHWC tensor (ConvNeXt, "
+        compute=_compute_lrn,
+        code=code_lrn,
+        sharing=_window_sharing,
+        short="window of neighbouring channels",
+        references=("Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep CNNs",
+            "torch.nn.functional.local_response_norm"),
+        pitfalls=("With torch's default α = 1e-4, inputs of unit scale are barely changed.",
+            "torch divides α by the window size; TensorFlow does not.",
+            "torch's window for even sizes is asymmetric: c − n/2 ... c + n/2 − 1.")),
+    Method(
+        name="pixel",
+        label="PixelNorm",
+        family="activation",
+        axes="C",
+        centers=False,
+        params=(Param("eps", "float", 1e-8, "added to the mean square", minimum=0.0, log=True),),
+        formula="y = x / √(mean_c(x²) + ε)\nover C at each sample and position (ProGAN)",
+        summary="Scales each pixel's feature vector to unit root mean square, over channels only (ProGAN, StyleGAN).",
+        compute=lambda ctx: _standard(ctx, center=False),
+        code=code_pixel,
+        short="per position over channels, no centering",
+        references=("Karras et al. 2018, Progressive Growing of GANs, arXiv:1710.10196",),
+        pitfalls=("No centering and no learned scale.",)),
+    Method(
+        name="channel",
+        label="LayerNorm over C",
+        family="activation",
+        axes="C",
+        centers=True,
+        params=(EPS, *AFFINE),
+        formula=_STD + "\nμ, σ² over C alone at each sample and position",
+        summary="LayerNorm over channels only, at every position: nn.LayerNorm(C) applied to an NHWC tensor (ConvNeXt, "
             "vision transformers). Not the same as nn.LayerNorm([C, H, W]).",
-            lambda ctx: _standard(ctx), _code_channel, short="per position over channels",
-            references=("Liu et al. 2022, A ConvNet for the 2020s (ConvNeXt), arXiv:2201.03545",
-                        "torch.nn.LayerNorm"),
-            pitfalls=(LN_NCHW,)),
-    _method("ghost_batch", "Ghost BatchNorm", "activation", "N*", True,
-            (Param("virtual_batch", "int", default_virtual_batch, "samples per virtual batch; N must be divisible",
-                   minimum=1), EPS, *RUNNING, *AFFINE),
-            _STD + "\nμ, σ² over (N_v, H, W) per channel within each virtual batch of N_v samples",
-            "BatchNorm computed separately on virtual batches (chunks of the batch): the noise of small-batch "
+        compute=lambda ctx: _standard(ctx),
+        code=code_channel,
+        short="per position over channels",
+        references=("Liu et al. 2022, A ConvNet for the 2020s (ConvNeXt), arXiv:2201.03545",
+            "torch.nn.LayerNorm"),
+        pitfalls=(LN_NCHW,)),
+    Method(
+        name="ghost_batch",
+        label="Ghost BatchNorm",
+        family="activation",
+        axes="N*",
+        centers=True,
+        params=(Param("virtual_batch", "int", default_virtual_batch, "samples per virtual batch; N must be divisible",
+            minimum=1), EPS, *RUNNING, *AFFINE),
+        formula=_STD + "\nμ, σ² over (N_v, H, W) per channel within each virtual batch of N_v samples",
+        summary="BatchNorm computed separately on virtual batches (chunks of the batch): the noise of small-batch "
             "statistics with the throughput of a large batch.",
-            _compute_batch, _code_ghost, running_stats=True, short="BatchNorm per virtual batch",
-            references=("Hoffer, Hubara & Soudry 2017, Train longer, generalize better, arXiv:1705.08741",),
-            pitfalls=("Running statistics are updated once per virtual batch, in order.", BATCH_ONE)),
-    _method("batch_renorm", "Batch Renormalization", "activation", "N*", True,
-            (EPS, Param("rmax", "float", 3.0, "clip r to [1/rmax, rmax]", minimum=1.0),
-             Param("dmax", "float", 5.0, "clip d to [−dmax, dmax]", minimum=0.0), *RUNNING, *AFFINE),
-            "y = (x − μ_B) / σ_B · r + d, r = clip(σ_B/σ, 1/rmax, rmax), d = clip((μ_B − μ)/σ, ±dmax)\n"
+        compute=_compute_batch,
+        code=code_ghost,
+        running_stats=True,
+        short="BatchNorm per virtual batch",
+        references=("Hoffer, Hubara & Soudry 2017, Train longer, generalize better, arXiv:1705.08741",),
+        pitfalls=("Running statistics are updated once per virtual batch, in order.", BATCH_ONE)),
+    Method(
+        name="batch_renorm",
+        label="Batch Renormalization",
+        family="activation",
+        axes="N*",
+        centers=True,
+        params=(EPS, Param("rmax", "float", 3.0, "clip r to [1/rmax, rmax]", minimum=1.0),
+            Param("dmax", "float", 5.0, "clip d to [−dmax, dmax]", minimum=0.0), *RUNNING, *AFFINE),
+        formula="y = (x − μ_B) / σ_B · r + d, r = clip(σ_B/σ, 1/rmax, rmax), d = clip((μ_B − μ)/σ, ±dmax)\n"
             "σ = √(running_var + ε): r and d pull training output toward what eval will give",
-            "BatchNorm whose training output is corrected toward the running statistics, so training and "
+        summary="BatchNorm whose training output is corrected toward the running statistics, so training and "
             "evaluation agree even with small or non-i.i.d. batches.",
-            _compute_batch_renorm, _code_renorm, running_stats=True, short="BatchNorm corrected by running stats",
-            references=("Ioffe 2017, Batch Renormalization, arXiv:1702.03275",),
-            pitfalls=("rmax=1, dmax=0 is plain BatchNorm.", "Without given running statistics a fresh module's "
-                                                             "(mean 0, var 1) are used.")),
-    _method("frn", "Filter Response Norm", "activation", "*", False,
-            (Param("eps", "float", 1e-6, "added to ν² (the paper learns it for 1x1 maps; its absolute value is used)",
-                   log=True),
-             Param("tau", "float", 0.0, "TLU threshold τ: z = max(y, τ)"),
-             Param("tlu", "bool", True, "apply the thresholded linear unit"), *AFFINE),
-            "ν² = mean(x²) over (H, W);  y = γ · x / √(ν² + |ε|) + β;  z = max(y, τ)",
-            "Per sample and channel, divides by the root mean square over positions, without centering, and "
+        compute=_compute_batch_renorm,
+        code=code_renorm,
+        running_stats=True,
+        short="BatchNorm corrected by running stats",
+        references=("Ioffe 2017, Batch Renormalization, arXiv:1702.03275",),
+        pitfalls=("rmax=1, dmax=0 is plain BatchNorm.", "Without given running statistics a fresh module's "
+            "(mean 0, var 1) are used.")),
+    Method(
+        name="frn",
+        label="Filter Response Norm",
+        family="activation",
+        axes="*",
+        centers=False,
+        params=(Param("eps", "float", 1e-6, "added to ν² (the paper learns it for 1x1 maps; its absolute value is used)",
+                  log=True),
+            Param("tau", "float", 0.0, "TLU threshold τ: z = max(y, τ)"),
+            Param("tlu", "bool", True, "apply the thresholded linear unit"), *AFFINE),
+        formula="ν² = mean(x²) over (H, W);  y = γ · x / √(ν² + |ε|) + β;  z = max(y, τ)",
+        summary="Per sample and channel, divides by the root mean square over positions, without centering, and "
             "follows with a learned-threshold ReLU (TLU). Batch independent.",
-            _compute_frn, _code_frn, short="per sample and channel RMS over positions, then TLU",
-            references=("Singh & Krishnan 2020, Filter Response Normalization, arXiv:1911.09737",),
-            pitfalls=("On 1x1 maps x/√(x² + ε) ≈ sign(x): the paper learns ε there.",)),
-    _method("custom", "Custom axes", "activation", "", True,
-            (Param("axes", "axes", default_batch_axes, "axis letters to reduce over (e.g. NHW)"),
-             Param("groups", "int", 1, "split C into groups (needs C in axes)", minimum=1),
-             Param("center", "bool", True, "subtract the mean (False: divide by the root mean square)"),
-             EPS, *AFFINE),
-            _STD + "\nμ, σ² over the chosen axes (C in groups when groups > 1)",
-            "Choose the axes yourself: every method above is one choice (NHW: BatchNorm, CHW: LayerNorm, HW: "
+        compute=_compute_frn,
+        code=code_frn,
+        short="per sample and channel RMS over positions, then TLU",
+        references=("Singh & Krishnan 2020, Filter Response Normalization, arXiv:1911.09737",),
+        pitfalls=("On 1x1 maps x/√(x² + ε) ≈ sign(x): the paper learns ε there.",)),
+    Method(
+        name="custom",
+        label="Custom axes",
+        family="activation",
+        axes="",
+        centers=True,
+        params=(Param("axes", "axes", default_batch_axes, "axis letters to reduce over (e.g. NHW)"),
+            Param("groups", "int", 1, "split C into groups (needs C in axes)", minimum=1),
+            Param("center", "bool", True, "subtract the mean (False: divide by the root mean square)"),
+            EPS, *AFFINE),
+        formula=_STD + "\nμ, σ² over the chosen axes (C in groups when groups > 1)",
+        summary="Choose the axes yourself: every method above is one choice (NHW: BatchNorm, CHW: LayerNorm, HW: "
             "InstanceNorm, C: LayerNorm over channels).",
-            _compute_custom, _code_custom, short="your choice of axes"),
-    _method("standardize", "Standardize (z-score)", "data", "",
-            True, (Param("axes", "axes", "N", "axes the samples run along; one feature per index of the others"),
-                   Param("with_mean", "bool", True, "subtract the mean"),
-                   Param("with_std", "bool", True, "divide by the standard deviation")),
-            "z = (x − mean) / std\nper feature over the samples (scikit-learn StandardScaler); std 0 → 1",
-            "Data scaling: each feature to zero mean and unit variance over the samples, as "
+        compute=_compute_custom,
+        code=code_custom,
+        short="your choice of axes"),
+    Method(
+        name="standardize",
+        label="Standardize (z-score)",
+        family="data",
+        axes="",
+        centers=True,
+        params=(Param("axes", "axes", "N", "axes the samples run along; one feature per index of the others"),
+            Param("with_mean", "bool", True, "subtract the mean"),
+            Param("with_std", "bool", True, "divide by the standard deviation")),
+        formula="z = (x − mean) / std\nper feature over the samples (scikit-learn StandardScaler); std 0 → 1",
+        summary="Data scaling: each feature to zero mean and unit variance over the samples, as "
             "sklearn.preprocessing.StandardScaler does (biased std, no ε).",
-            _compute_standardize, _code_standardize, short="z-score per feature",
-            references=("scikit-learn StandardScaler",),
-            pitfalls=("Fit on training data only; reuse its mean and std on test data.",
-                      "Constant features get scale 1 instead of a division by zero.")),
-    _method("minmax", "Min-max scaling", "data", "",
-            False, (Param("axes", "axes", "N", "axes the samples run along; one feature per index of the others"),
-                    Param("feature_range", "range", (0.0, 1.0), "target range (a, b)"),
-                    Param("clip", "bool", False, "clip the output to the range")),
-            "y = (x − min) / (max − min) · (b − a) + a\nper feature over the samples (scikit-learn MinMaxScaler)",
-            "Data scaling: each feature mapped linearly so its minimum goes to a and its maximum to b, as "
+        compute=_compute_standardize,
+        code=code_standardize,
+        short="z-score per feature",
+        references=("scikit-learn StandardScaler",),
+        pitfalls=("Fit on training data only; reuse its mean and std on test data.",
+            "Constant features get scale 1 instead of a division by zero.")),
+    Method(
+        name="minmax",
+        label="Min-max scaling",
+        family="data",
+        axes="",
+        centers=False,
+        params=(Param("axes", "axes", "N", "axes the samples run along; one feature per index of the others"),
+            Param("feature_range", "range", (0.0, 1.0), "target range (a, b)"),
+            Param("clip", "bool", False, "clip the output to the range")),
+        formula="y = (x − min) / (max − min) · (b − a) + a\nper feature over the samples (scikit-learn MinMaxScaler)",
+        summary="Data scaling: each feature mapped linearly so its minimum goes to a and its maximum to b, as "
             "sklearn.preprocessing.MinMaxScaler does.",
-            _compute_minmax, _code_minmax, short="per feature to a range",
-            references=("scikit-learn MinMaxScaler",),
-            pitfalls=("One outlier squeezes every other value into a small part of the range.",
-                      "res.mean and res.var hold data_min and (data_max − data_min)² here.")),
+        compute=_compute_minmax,
+        code=code_minmax,
+        short="per feature to a range",
+        references=("scikit-learn MinMaxScaler",),
+        pitfalls=("One outlier squeezes every other value into a small part of the range.",
+            "res.mean and res.var hold data_min and (data_max − data_min)² here.")),
 ]
 
 #: name -> Method, in menu order.

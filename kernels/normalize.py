@@ -11,7 +11,6 @@ import numpy as np
 from .backend import get_ops, is_torch_tensor
 from .layouts import check_layout
 from .methods import METHODS
-from .partition import Partition
 from .registry import Context, Method, resolve_params
 
 NONFINITE_POLICIES = ("omit", "propagate")
@@ -113,8 +112,8 @@ def prepare(method: str, shape, layout: str = "NCHW", training: bool = True, **p
         resolved = resolve_params(m, layout, shape, params)
         if resolved.get("momentum_convention") == "keras" and resolved.get("momentum") is None:
             raise ValueError("momentum=None (torch's cumulative average) has no Keras counterpart")
-        sharing = m.sharing(layout, shape, resolved)
-        if m.running_stats and not training and isinstance(sharing, Partition):
+        sharing = m.make_sharing(layout, shape, resolved)
+        if m.running_stats and not training and sharing.shares_groups:
             sharing = replace(sharing, virtual_batch=0)  # eval: no virtual batches, running statistics
         return m, resolved, sharing, layout
     except ValueError as exc:

@@ -4,6 +4,14 @@ A `Partition` reduces over some named axes, optionally splitting C into `groups`
 consecutive channels (GroupNorm) and N into virtual batches (ghost BatchNorm). Splitting an
 axis is a reshape, so statistics are computed with plain reductions on a view of x.
 LocalResponseNorm shares no groups: every element has its own `ChannelWindow`.
+
+Both give the views one interface (a "sharing"):
+    box_of(index)   slices of the elements whose values enter x[index]'s statistics
+    mask(index)     the same as a boolean array
+    describe()      the sharing in words
+    table           the Partition whose groups the per-group tables and overlays list
+    unit            what one row of that table is: "group" or "channel"
+    shares_groups   False when every element has its own window
 """
 
 from __future__ import annotations
@@ -114,7 +122,7 @@ class Partition:
         """Index into a statistic (of `stat_shape`) of the group holding x[index]."""
         return tuple(int(lab[i]) for lab, i in zip(self.axis_labels(), index))
 
-    def box(self, group) -> tuple:
+    def group_box(self, group) -> tuple:
         """Slices selecting the elements of the group at `group` (an index into a statistic):
         every statistics group is a box, a range along each axis."""
         out = []
@@ -132,9 +140,21 @@ class Partition:
         grids = np.ix_(*labs)
         return np.ravel_multi_index(grids, self.stat_shape).astype(np.int64) + np.zeros(self.shape, np.int64)
 
+    def box_of(self, index) -> tuple:
+        """Slices selecting the statistics group of x[index]."""
+        return self.group_box(self.group_of(index))
+
     def mask(self, index) -> np.ndarray:
         """True where an element is in the same statistics group as x[index]."""
-        return _box_mask(self.shape, self.box(self.group_of(index)))
+        return _box_mask(self.shape, self.box_of(index))
+
+    # -- the shared interface with ChannelWindow -----------------------------------------
+    shares_groups = True
+    unit = "group"
+
+    @property
+    def table(self) -> "Partition":
+        return self
 
     # -- words ---------------------------------------------------------------------------
     def describe(self) -> str:
@@ -188,13 +208,21 @@ class ChannelWindow:
         channels = dict(zip(self.layout, self.shape))[CHANNEL]
         return max(0, c - self.size // 2), min(channels - 1, c + (self.size - 1) // 2)
 
-    def box(self, index) -> tuple:
+    def box_of(self, index) -> tuple:
         """Slices selecting the window of the element at `index`."""
         lo, hi = self.window(index[self.layout.index(CHANNEL)])
         return tuple(slice(lo, hi + 1) if a == CHANNEL else slice(i, i + 1) for a, i in zip(self.layout, index))
 
     def mask(self, index) -> np.ndarray:
-        return _box_mask(self.shape, self.box(index))
+        return _box_mask(self.shape, self.box_of(index))
+
+    shares_groups = False
+    unit = "channel"
+
+    @property
+    def table(self) -> Partition:
+        """No shared groups to list: the tables list the channels, each over the batch and positions."""
+        return Partition(self.layout, self.shape, self.layout.replace(CHANNEL, ""))
 
     def describe(self) -> str:
         spatial = ", ".join(a for a in self.layout if a in SPATIAL_LETTERS)

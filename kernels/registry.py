@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .layouts import BATCH, CHANNEL, spatial_axes
+from .partition import Partition
 
 FAMILIES = {"activation": "Activation normalization", "data": "Data scaling"}
 
@@ -59,10 +60,11 @@ class Method:
 
     axes: the reduced axis letters, with '*' for every spatial axis of the layout ('N*' is
     BatchNorm's N, H, W on images and N, L on sequences); '' when the `axes` parameter
-    decides. sharing(layout, shape, params) -> Partition or ChannelWindow.
-    compute(ctx) -> dict(output=..., mean=..., var=..., [stats, running_mean, ...]).
+    decides. compute(ctx) -> dict(output=..., mean=..., var=..., [stats, running_mean, ...]).
     code(layout, shape, params, training) -> {"PyTorch": text, "Keras": text, ...}: equivalent code
-    without the affine step (kernels.methods.code_for adds it).
+    without the affine step (kernels.code.code_for adds it).
+    sharing(layout, shape, params) -> a sharing (see kernels.partition) for methods whose elements
+    do not share groups; None: the Partition of `axes`, C split into `groups`, N into `virtual_batch`.
     """
 
     name: str
@@ -74,8 +76,8 @@ class Method:
     formula: str
     summary: str
     compute: Callable
-    sharing: Callable
     code: Callable
+    sharing: Callable | None = None
     references: tuple = ()
     pitfalls: tuple = ()
     running_stats: bool = False
@@ -91,15 +93,18 @@ class Method:
     def param_names(self) -> tuple:
         return tuple(p.name for p in self.params)
 
-    @property
-    def has_affine(self) -> bool:
-        return "weight" in self.param_names
-
     def reduced_letters(self, layout: str, params: dict) -> str:
         """The reduced axis letters for `layout`, in layout order."""
         spec = params["axes"] if not self.axes else self.axes
         spec = spec.replace("*", spatial_axes(layout))
         return "".join(a for a in layout if a in spec)
+
+    def make_sharing(self, layout: str, shape: tuple, params: dict):
+        """Which elements share statistics for these settings (ValueError when they cannot)."""
+        if self.sharing is not None:
+            return self.sharing(layout, tuple(shape), params)
+        return Partition(layout, tuple(shape), self.reduced_letters(layout, params), groups=params.get("groups", 1),
+                         virtual_batch=params.get("virtual_batch", 0))
 
 
 def expand_axes_param(value, layout: str) -> str:

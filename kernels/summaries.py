@@ -13,18 +13,9 @@ import numpy as np
 
 from .backend import get_ops
 from .moments import moments_key
-from .partition import ChannelWindow, Partition
 
 #: Histograms of more elements than this are computed on a uniform random sample.
 DEFAULT_MAX_SAMPLES = 1 << 16
-
-
-def display_partition(sharing) -> Partition:
-    """The groups to tabulate: the partition itself, or for LocalResponseNorm (one window per
-    element) the channels, each over the batch and all positions."""
-    if isinstance(sharing, ChannelWindow):
-        return Partition(sharing.layout, sharing.shape, sharing.layout.replace("C", ""))
-    return sharing
 
 
 def _prepared(ops, values, shape=None):
@@ -46,9 +37,10 @@ class GroupMoments:
 
 def group_moments(values, sharing, backend: str = "numpy", device: str = "cpu", cache: dict | None = None
                   ) -> GroupMoments:
-    """cache: a moments cache of `values` (normalize's moments_cache), read and filled."""
+    """Moments of every group of `sharing.table` (the statistics groups; for LocalResponseNorm the
+    channels). cache: a moments cache of `values` (normalize's moments_cache), read and filled."""
     ops = get_ops(backend, device)
-    part = display_partition(sharing)
+    part = sharing.table
     xe, axes = _prepared(ops, values, part.expanded_shape), part.reduce_positions
     key = moments_key(ops, part, True, xe)
     if cache is not None and key in cache:
@@ -114,9 +106,6 @@ class Summary:
     beyond_3sigma: float  # fraction of values farther than 3 std from the mean
     nonfinite: int
     sampled: bool = False
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 def summarize(values, backend: str = "numpy", device: str = "cpu") -> Summary:

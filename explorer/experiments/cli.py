@@ -13,7 +13,9 @@ from kernels.experiments import DepthConfig, StepsConfig, article_config
 from kernels.experiments import depth as depth_module
 from kernels.experiments import steps as steps_module
 
-from ..cli_common import IO_FAILURE, CliError, check_extension, parse_size, qt_app, save_widget_file, wait_for
+from ..cli_common import IO_FAILURE, CliError, check_extension, parse_size
+from .runs import compute_bundle, compute_weights, depth_csv, depth_numbers, steps_csv, steps_numbers, weights_csv, \
+    weights_numbers
 
 OUT_EXTENSIONS = (".png", ".svg", ".csv", ".json")
 DEFAULT_SIZE = (1400, 900)
@@ -96,19 +98,10 @@ def _write(path: str, text: str):
         raise CliError(str(exc), IO_FAILURE) from None
 
 
-def _run_view(view, args, size):
-    """Run the view's experiment on the offscreen platform and save it by extension."""
-    view.resize(*(size or DEFAULT_SIZE))
-    view.show()
-    try:
-        view.run()
-        wait_for(lambda: not view.busy, timeout=600)
-        if view.error:
-            raise CliError(f"the experiment failed: {view.error}", IO_FAILURE)
-        save_widget_file(view, args.out, size, args.dpi)
-    finally:
-        view.shutdown()
-        view.close()
+def _run_view(kind: str, configure, args, size):
+    """Run the experiment's view on the offscreen platform and save it by extension."""
+    from ..figures import export_experiment
+    export_experiment(kind, configure, args.out, size or DEFAULT_SIZE, args.dpi)
 
 
 def _kernel_checked(fn, *a, **kw):
@@ -141,17 +134,13 @@ def depth_config(args) -> DepthConfig:
 def cmd_depth(args) -> int:
     suffix, size = _common_output(args)
     cfg = depth_config(args)
-    from .depth_view import depth_csv, depth_numbers
     if suffix in (".csv", ".json"):
         result = _kernel_checked(depth_module.run_depth, cfg)
         _write(args.out, depth_csv(result) if suffix == ".csv" else json.dumps(depth_numbers(result), indent=1))
         return 0
-    app = qt_app()  # noqa: F841 (keeps the application alive while the view exists)
-    from .depth_view import DepthView
-    view = DepthView(autorun=False)
-    view.set_config(layers=cfg.layers, width=cfg.width, kind=cfg.kind, activation=cfg.activation, init=cfg.init,
-                    norm=cfg.norm, seed=cfg.seed, norm_params=cfg.norm_params)
-    _run_view(view, args, size)
+    _run_view("depth", lambda view: view.set_config(
+        layers=cfg.layers, width=cfg.width, kind=cfg.kind, activation=cfg.activation, init=cfg.init, norm=cfg.norm,
+        seed=cfg.seed, norm_params=cfg.norm_params), args, size)
     return 0
 
 
@@ -181,21 +170,19 @@ def cmd_steps(args) -> int:
     cfg = steps_config(args)
     tab = parse_choice(args.tab, "--tab", STEPS_TABS)
     channel = parse_int(args.channel, "--channel", 0, cfg.channels - 1)
-    from .steps_view import compute_bundle, steps_csv, steps_numbers
     if suffix in (".csv", ".json"):
         bundle = _kernel_checked(compute_bundle, cfg)
         _write(args.out, steps_csv(bundle.steps) if suffix == ".csv" else json.dumps(steps_numbers(bundle), indent=1))
         return 0
-    app = qt_app()  # noqa: F841
-    from .steps_view import StepsView
-    view = StepsView(autorun=False)
-    view.set_config(steps=cfg.steps, batch_size=cfg.batch_size, channels=cfg.channels, drift=cfg.drift,
-                    drift_step=cfg.drift_step, momentum=cfg.momentum, convention=cfg.momentum_convention,
-                    seed=cfg.seed)
-    view.spin_channel.setMaximum(cfg.channels - 1)
-    view.spin_channel.setValue(channel)
-    view.tabs.setCurrentIndex(STEPS_TABS.index(tab))
-    _run_view(view, args, size)
+
+    def configure(view):
+        view.set_config(steps=cfg.steps, batch_size=cfg.batch_size, channels=cfg.channels, drift=cfg.drift,
+                        drift_step=cfg.drift_step, momentum=cfg.momentum, convention=cfg.momentum_convention,
+                        seed=cfg.seed)
+        view.spin_channel.setMaximum(cfg.channels - 1)
+        view.spin_channel.setValue(channel)
+        view.tabs.setCurrentIndex(STEPS_TABS.index(tab))
+    _run_view("steps", configure, args, size)
     return 0
 
 
@@ -221,18 +208,16 @@ def cmd_weights(args) -> int:
     suffix, size = _common_output(args)
     s = weights_settings(args)
     selected = s.pop("selected")
-    from .weights_view import compute_weights, weights_csv, weights_numbers
     if suffix in (".csv", ".json"):
         result = _kernel_checked(compute_weights, **s)
         _write(args.out, weights_csv(result, selected) if suffix == ".csv"
                else json.dumps(weights_numbers(result, selected), indent=1))
         return 0
-    app = qt_app()  # noqa: F841
-    from .weights_view import WeightsView
-    view = WeightsView(autorun=False)
-    view.set_config(**s)
-    view.select(selected)
-    _run_view(view, args, size)
+
+    def configure(view):
+        view.set_config(**s)
+        view.select(selected)
+    _run_view("weights", configure, args, size)
     return 0
 
 

@@ -15,14 +15,15 @@ from kernels.experiments import DepthConfig, article_config, run_depth
 
 from ..palette import AFTER, BEFORE, SELECTED
 from ..widgets.common import blocked
-from .runner import caption, common_edges, csv_text, hist_item, make_plot, show_outcome, two_line_title, write_csv
+from .runs import STAGE_NAMES, depth_csv, write_csv
+from .view_parts import caption, common_edges, hist_item, make_plot, show_outcome, two_line_title
 from .view_base import ExperimentView
 
 KINDS = ("dense", "conv")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "gelu", "selu")
 INITS = ("normal", "xavier", "he", "lecun")
-STAGES = (("pre", "W·x + b (before normalization)", BEFORE), ("normed", "after normalization", AFTER),
-          ("act", "after the activation", SELECTED))
+STAGES = tuple(zip(STAGE_NAMES, ("W·x + b (before normalization)", "after normalization", "after the activation"),
+                   (BEFORE, AFTER, SELECTED)))
 
 EXPLANATION = (
     "Each layer computes W·x + b, then the normalization (training mode, batch statistics), then the "
@@ -34,38 +35,6 @@ EXPLANATION = (
 
 SATURATION = {"sigmoid": "output < 0.01 or > 0.99", "tanh": "|output| > 0.99", "relu": "output = 0 (dead)",
               "gelu": "input < −3 (flat tail)", "selu": "input < ln 0.01 (at its floor)"}
-
-
-def depth_table(result) -> tuple:
-    """(header, rows): one row per computed layer with each stage's mean, std, min, max,
-    the saturated fraction and the weight-gradient norm (empty when there are none)."""
-    header = ["layer"] + [f"{s}_{k}" for s, _, _ in STAGES for k in ("mean", "std", "min", "max")] \
-        + ["saturated", "grad_norm"]
-    rows = []
-    for rec in result.layers:
-        row = [rec.index + 1]
-        for stage, _, _ in STAGES:
-            v = getattr(rec, stage)
-            row += [v.mean, v.std, v.min, v.max]
-        rows.append(row + [rec.saturated, "" if rec.grad_norm is None else rec.grad_norm])
-    return header, rows
-
-
-def depth_csv(result) -> str:
-    return csv_text(*depth_table(result))
-
-
-def depth_numbers(result) -> dict:
-    """The result as plain JSON-able data."""
-    cfg = result.config
-    header, rows = depth_table(result)
-    return {"experiment": "depth",
-            "config": {k: getattr(cfg, k) for k in ("layers", "width", "samples", "features", "kind", "activation",
-                                                    "init", "norm", "inputs", "seed")}
-            | {"norm_params": dict(cfg.norm_params)},
-            "layers": [dict(zip(header, [None if v == "" else v for v in row])) for row in rows],
-            "loss": result.loss, "gradients": result.gradients, "gradient_reason": result.gradient_reason,
-            "warnings": list(result.warnings)}
 
 
 class DepthView(ExperimentView):

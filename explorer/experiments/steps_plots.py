@@ -12,7 +12,7 @@ from kernels import METHODS
 from kernels.experiments import FREEZE_MODES
 
 from ..palette import AFTER, BEFORE, OVERLAY_COLORS, SELECTED
-from .runner import add_legend, caption, common_edges, hist_item, make_plot, two_line_title
+from .view_parts import add_legend, caption, common_edges, hist_item, make_plot, two_line_title
 
 TRUE, RENORM = pg.mkColor("#222222"), OVERLAY_COLORS[3]
 DASH, DOT = Qt.PenStyle.DashLine, Qt.PenStyle.DotLine

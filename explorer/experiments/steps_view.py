@@ -3,108 +3,19 @@ eval output, Batch Renormalization, batch-size noise, the unbiased-variance shri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-import numpy as np
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QTabWidget,
                                QWidget)
 
-from kernels.experiments import (DEFAULT_SIZES, FREEZE_MODES, StepsConfig, batch_noise, run_freeze, run_steps,
-                                 sample_dependence, unbiased_shrink)
+from kernels.experiments import (StepsConfig)
 
 from ..widgets.common import blocked
-from .runner import csv_text, show_outcome, write_csv
+from .runs import StepsBundle, compute_bundle, steps_csv, write_csv
+from .view_parts import show_outcome
 from .steps_plots import BatchSizeTab, FreezeTab, RunningTab
 from .view_base import ExperimentView
 
 DRIFTS = (("none", "none"), ("shift (mean + 1, std × 2)", "shift"), ("new domain", "domain"))
-SERIES = ("true_mean", "batch_mean", "running_mean", "renorm_running_mean", "true_var", "batch_var", "running_var",
-          "renorm_running_var")
-
-
-@dataclass
-class StepsBundle:
-    """Everything one run of the view computes (freeze is None without a usable drift)."""
-
-    steps: object
-    freeze: object
-    noise: object
-    dependence: object
-    shrink: object
-
-
-def steps_table(result) -> tuple:
-    """(header, rows): one row per training step; per channel c the true, batch and running
-    statistics (and Batch Renormalization's running ones), then the train/eval mismatches."""
-    C = result.config.channels
-    header = ["step"] + [f"{k}_c{c}" for k in SERIES for c in range(C)] + ["mismatch_batch", "mismatch_batch_renorm"]
-    rows = []
-    for t in range(result.config.steps):
-        row = [t] + [float(getattr(result, k)[t, c]) for k in SERIES for c in range(C)]
-        rows.append(row + [float(result.mismatch["batch"][t]), float(result.mismatch["batch_renorm"][t])])
-    return header, rows
-
-
-def steps_csv(result) -> str:
-    return csv_text(*steps_table(result))
-
-
-def _plain(a):
-    return np.asarray(a).tolist() if isinstance(a, np.ndarray) else a
-
-
-def steps_numbers(bundle: StepsBundle) -> dict:
-    """The whole bundle as JSON-able data."""
-    res = bundle.steps
-    cfg = res.config
-    header, rows = steps_table(res)
-    out = {"experiment": "steps",
-           "config": {k: _plain(getattr(cfg, k)) for k in ("steps", "batch_size", "channels", "spatial", "drift",
-                                                             "drift_step", "momentum", "momentum_convention", "seed")},
-           "steps": [dict(zip(header, row)) for row in rows],
-           "held_out": {k: {"mean": v.mean, "std": v.std} for k, v in (("input", res.held_input),
-                                                                       ("train", res.held_train),
-                                                                       ("eval", res.held_eval))},
-           "warnings": list(res.warnings)}
-    n, d, s = bundle.noise, bundle.dependence, bundle.shrink
-    out["batch_noise"] = {k: _plain(getattr(n, k)) for k in ("sizes", "values_per_channel", "mean_spread",
-                                                             "var_spread", "mean_spread_theory", "var_spread_theory")}
-    out["sample_dependence"] = {"sizes": _plain(d.sizes), "spread": {m: _plain(v) for m, v in d.spread.items()}}
-    out["unbiased_shrink"] = {"n": s.n, "layers": _plain(s.layers), "measured": _plain(s.measured),
-                              "predicted": _plain(s.predicted)}
-    f = bundle.freeze
-    out["freeze"] = None if f is None else {
-        "steps": _plain(f.steps), **{k: {m: _plain(getattr(f, k)[m]) for m in FREEZE_MODES}
-                                     for k in ("train_mean", "train_std", "eval_mean", "eval_std", "running_mean")}}
-    return out
-
-
-def compute_bundle(cfg: StepsConfig, progress=None, cancelled=None) -> StepsBundle:
-    """run_steps, batch_noise, sample_dependence, unbiased_shrink and (with a drift) run_freeze,
-    with one progress count over all of them."""
-    freeze = cfg.drift != "none" and 1 <= cfg.drift_step < cfg.steps
-    sizes = len(DEFAULT_SIZES)
-    total = cfg.steps * (2 if freeze else 1) + 2 * sizes + 1
-    offset = [0]
-
-    def part(units):
-        start = offset[0]
-        offset[0] += units
-        return None if progress is None else (lambda done, _total: progress(start + done, total))
-
-    steps = run_steps(cfg, part(cfg.steps), cancelled)
-    noise = batch_noise(channels=cfg.channels, spatial=cfg.spatial, seed=cfg.seed, progress=part(sizes),
-                        cancelled=cancelled)
-    dependence = sample_dependence(seed=cfg.seed, progress=part(sizes), cancelled=cancelled)
-    n = max(2, cfg.batch_size * int(np.prod(cfg.spatial)))
-    shrink = unbiased_shrink(n=min(n, 100000), layers=10, seed=cfg.seed)
-    after_shrink = part(1)
-    if after_shrink is not None:
-        after_shrink(1, 1)
-    fr = run_freeze(cfg, part(cfg.steps), cancelled) if freeze else None
-    return StepsBundle(steps=steps, freeze=fr, noise=noise, dependence=dependence, shrink=shrink)
-
-
 class StepsView(ExperimentView):
     """objectName view_steps. `result` is the latest kernels StepsResult; `bundle` holds it with the
     batch-size, shrink and freeze results (None before the first run)."""

@@ -1,12 +1,14 @@
-"""What the three experiment views share: the runner thread, reruns debounced while controls
-move, controls that schedule a rerun, the status line on failure or cancel, and shutdown."""
+"""What the experiment views share: a worker of their own (runs are long: the explore view's
+updates must not wait for them), reruns debounced while controls move, controls that schedule
+a rerun, the status line on failure or cancel, and shutdown."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QComboBox, QLayout, QSpinBox, QVBoxLayout, QWidget
 
-from .runner import ExperimentRunner, RunBar, install_view_menu, namespace_children, show_outcome, status_label
+from ..worker import Worker
+from .view_parts import RunBar, install_view_menu, namespace_children, show_outcome, status_label
 
 DEBOUNCE_MS = 200
 
@@ -20,7 +22,8 @@ class ExperimentView(QWidget):
         self.setObjectName(f"view_{name}")
         self.name = name
         self.error = None
-        self.runner = ExperimentRunner(self, name)
+        self.worker = Worker(name, self)
+        self.runner = self.worker.channel(name)
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
         self.runner.cancelled.connect(self._on_cancelled)
@@ -98,4 +101,4 @@ class ExperimentView(QWidget):
     def shutdown(self):
         """Cancel a run in progress and join the thread (before the view goes away)."""
         self._debounce.stop()
-        self.runner.shutdown()
+        self.worker.shutdown()

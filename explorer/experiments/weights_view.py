@@ -3,7 +3,6 @@ weight standardization on a conv weight, which weights share a norm, and the eff
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -11,12 +10,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
 
-from kernels.experiments import layer_effect, spectral_norm, weight_norm, weight_shared_mask, weight_standardization
+from kernels.experiments import weight_shared_mask
 
 from ..palette import AFTER, BEFORE
 from ..widgets.common import blocked
-from .runner import (add_legend, caption, common_edges, csv_text, hist_item, make_plot, show_outcome,
-                     status_label, two_line_title, write_csv)
+from .runs import WeightsResult, compute_weights, weights_csv, write_csv
+from .view_parts import (add_legend, caption, common_edges, hist_item, make_plot, show_outcome,
+                     status_label, two_line_title)
 from .view_base import ExperimentView
 from .weight_tiles import WeightTiles
 
@@ -34,73 +34,6 @@ EXPLAIN = {
                               "of tiles) get mean 0 and std 1: ŵ = (w − μ) / (σ + eps), σ unbiased as in the "
                               "paper.",
 }
-
-
-@dataclass
-class WeightsResult:
-    """What one run computes: the weight, its normalized form (the kernels result), and the layer
-    effect (None with the reason when the kernel is not square and odd)."""
-
-    kind: str
-    shape: tuple
-    dim: Optional[int]
-    iterations: int
-    seed: int
-    weight: np.ndarray
-    normalized: object
-    effect: object
-    effect_reason: str = ""
-
-
-def draw_weight(shape, seed: int) -> np.ndarray:
-    """The weight layer_effect draws for init 'normal' (standard normal from rng([seed, 1])), so the
-    tiles and the layer-effect plots show the same weight."""
-    return np.random.default_rng([seed, 1]).standard_normal(tuple(shape))
-
-
-def compute_weights(kind: str, shape, dim=0, iterations: int = 1, seed: int = 0) -> WeightsResult:
-    shape = tuple(int(s) for s in shape)
-    w = draw_weight(shape, seed)
-    params = {"weight_norm": dict(dim=dim), "spectral_norm": dict(n_power_iterations=iterations),
-              "weight_standardization": {}}[kind]
-    if kind == "weight_norm":
-        normalized = weight_norm(w, g=1.0, dim=dim)
-    elif kind == "spectral_norm":
-        normalized = spectral_norm(w, n_power_iterations=iterations, seed=seed)
-    else:
-        normalized = weight_standardization(w)
-    effect, reason = None, ""
-    if shape[2] == shape[3] and shape[2] % 2 == 1:
-        effect = layer_effect(kind, weight_shape=shape, seed=seed, **params)
-    else:
-        reason = f"the layer effect needs a square kernel of odd size (1, 3, 5, 7), not {shape[2]}×{shape[3]}"
-    return WeightsResult(kind, shape, dim, iterations, seed, w, normalized, effect, reason)
-
-
-def weights_csv(result: WeightsResult, selected=(0, 0, 0, 0)) -> str:
-    """One row per weight element: its index, value before and after, and whether it shares a norm
-    with the `selected` element."""
-    mask = weight_shared_mask(result.kind, result.shape, selected, dim=result.dim)
-    rows = [[*index, float(result.weight[index]), float(result.normalized.weight[index]), int(mask[index])]
-            for index in np.ndindex(result.shape)]
-    return csv_text(["o", "i", "h", "w", "before", "after", "shares_norm_with_selected"], rows)
-
-
-def weights_numbers(result: WeightsResult, selected=(0, 0, 0, 0)) -> dict:
-    n, e = result.normalized, result.effect
-    out = {"experiment": "weights", "kind": result.kind, "shape": list(result.shape), "dim": result.dim,
-           "n_power_iterations": result.iterations, "seed": result.seed, "selected": list(selected),
-           "weight_before": result.weight.tolist(), "weight_after": np.asarray(n.weight).tolist(),
-           "shared_mask": weight_shared_mask(result.kind, result.shape, selected, dim=result.dim).astype(int).tolist(),
-           "warnings": list(n.warnings)}
-    if result.kind == "spectral_norm":
-        out.update(sigmas=n.sigmas.tolist(), true_sigma=n.true_sigma, sigma=n.sigma)
-    out["layer_effect"] = None if e is None else {
-        "output_std_before": e.output_before.std, "output_std_after": e.output_after.std,
-        "channel_std_before": e.channel_std_before.tolist(), "channel_std_after": e.channel_std_after.tolist(),
-        "weight_norm_before": e.weight_norm_before.tolist(), "weight_norm_after": e.weight_norm_after.tolist(),
-        "sigma_before": e.sigma_before, "sigma_after": e.sigma_after}
-    return out
 
 
 class WeightsView(ExperimentView):

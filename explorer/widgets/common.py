@@ -96,11 +96,11 @@ def error_label(name: str) -> QLabel:
     return label
 
 
-def refresh_after(widget: QWidget, slot, state, delay_ms: int = 30) -> QTimer:
-    """A timer that calls `slot` once, delay_ms after the last start(), and only while no
-    computation runs (otherwise it waits delay_ms more): panels that need not follow every frame
-    (tables, text) refresh once the histograms have painted and a slider rests, and never take
-    the processor from the computation of the next result."""
+def refresh_after(widget: QWidget, slot, busy, delay_ms: int = 30) -> QTimer:
+    """A timer that calls `slot` once, delay_ms after the last start(), and only while busy() is
+    False (otherwise it waits delay_ms more): panels that need not follow every frame (tables,
+    text) refresh once the histograms have painted and a slider rests, and never take the
+    processor from the computation of the next result."""
     timer = QTimer(widget, singleShot=True, interval=delay_ms)
-    timer.timeout.connect(lambda: timer.start() if state.computing else slot())
+    timer.timeout.connect(lambda: timer.start() if busy() else slot())
     return timer

@@ -1,27 +1,26 @@
 """Side by side: several methods on the same input (BatchNorm, LayerNorm, InstanceNorm and
 GroupNorm by default, as in Figure 2 of the Group Normalization paper), each with its
-statistics groups and its output histogram. Each panel is a small AppState that mirrors the
-main one but for the method."""
+statistics groups and its output histogram. The panels mirror the main settings but for the
+method (see `explorer.settings.mirrored`); all of them are computed in one job on one input,
+and only while the tab is visible."""
 
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QMenu, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 from kernels import METHODS
 
 from ..palette import AFTER, BEFORE
-from ..state import AppState
 from .common import blocked
 from .tensor_view import TensorView
 
 DEFAULT_METHODS = ("batch", "layer", "instance", "group")
-MIRRORED = ("layout", "shape", "input", "seed", "backend", "device", "selected", "training", "running", "nonfinite")
 
 
 def compare_params(method: str, main_params: dict, channels: int) -> dict:
-    """The main state's settings that the method also takes; GroupNorm shows two groups when it can,
+    """The main settings' parameters that the method also takes; GroupNorm shows two groups when it can,
     so it differs visibly from LayerNorm (1 group) and InstanceNorm (C groups)."""
     params = {k: v for k, v in main_params.items() if k in METHODS[method].param_names}
     if method == "group" and "groups" not in params and channels % 2 == 0 and channels >= 4:
@@ -30,16 +29,17 @@ def compare_params(method: str, main_params: dict, channels: int) -> dict:
 
 
 class ComparePanel(QWidget):
+    """One method: its block view and histograms of its Scene (or why it cannot be computed)."""
+
     def __init__(self, method: str, parent=None):
         super().__init__(parent)
-        self.state = AppState(self)
         self.method = method
+        self.scene, self.error = None, None
         self.title = QLabel(f"<b>{METHODS[method].label}</b>")
         self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.view = TensorView(self.state)
+        self.view = TensorView(show_method=False)
         self.view.setMinimumSize(140, 120)
         self.view.setObjectName(f"view_compare_{method}")
-        self.view.show_method = False
         self.plot = pg.PlotWidget()
         self.plot.setObjectName(f"plot_compare_{method}")
         self.plot.setMaximumHeight(150)
@@ -54,22 +54,27 @@ class ComparePanel(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.plot)
         layout.addWidget(self.label_after)
-        self.state.resultChanged.connect(self._plot)
 
-    def _plot(self):
-        c = self.state.computed
-        if c is None:
+    def show_outcome(self, outcome):
+        """A Scene, or the one-line reason the method cannot be computed with these settings."""
+        if isinstance(outcome, str):
+            self.error = outcome
+            self.view.set_error(outcome)
+            self.label_after.setText(outcome)
             return
+        self.scene, self.error = outcome, None
+        self.view.set_error(None)
+        self.view.set_scene(outcome)
         self.plot.clear()
-        for edges, counts, color in ((c.hist.edges_before, c.hist.counts_before, BEFORE),
-                                     (c.hist.edges_after, c.hist.counts_after, AFTER)):
+        for edges, counts, color in ((outcome.hist.edges_before, outcome.hist.counts_before, BEFORE),
+                                     (outcome.hist.edges_after, outcome.hist.counts_after, AFTER)):
             fill = pg.mkColor(color)
             fill.setAlpha(90)
             self.plot.addItem(pg.PlotCurveItem(edges, counts, stepMode="center", fillLevel=0, brush=fill,
                                                pen=pg.mkPen(color), antialias=False))
-        after = c.summary_after
+        after = outcome.summary_after
         self.label_after.setText(f"after: mean {_tidy(after.mean)}, std {_tidy(after.std)}, "
-                                 f"{len(c.groups):,} statistics groups")
+                                 f"{len(outcome.groups):,} statistics groups")
 
 
 def _tidy(value: float) -> str:
@@ -78,12 +83,19 @@ def _tidy(value: float) -> str:
 
 
 class CompareView(QWidget):
-    """objectName view_compare. Follows `state` (the main AppState) while visible."""
+    """objectName view_compare. Follows `state` (the main AppState) while visible; a click on a
+    panel emits elementClicked(index)."""
+
+    elementClicked = Signal(tuple)
 
     def __init__(self, state, methods=DEFAULT_METHODS, parent=None):
         super().__init__(parent)
         self.main = state
         self.setObjectName("view_compare")
+        self._channel = state.worker.channel("compare")
+        self._channel.finished.connect(self._on_finished)
+        self._channel.failed.connect(self._on_failed)
+        self.computed_for = self._pending = None  # the settings and methods of the panels' scenes, of the job
         self.checks = {}
         self.button_methods = QToolButton(objectName="button_compare_methods")
         self.button_methods.setText("Methods ▾")
@@ -112,7 +124,9 @@ class CompareView(QWidget):
         outer.addWidget(holder)
         outer.addLayout(self.grid, 1)
         self.panels: dict = {}
-        self.caption = QLabel(objectName="label_compare")
+        self.caption = QLabel("Blue: the elements that share statistics with the selected element (click any "
+                              "block to move it). Each colour is one statistics group. Histograms: grey before, "
+                              "orange after.", objectName="label_compare")
         self.caption.setWordWrap(True)
         outer.addWidget(self.caption)
         self._rebuild()
@@ -133,12 +147,11 @@ class CompareView(QWidget):
             if name not in self.methods:
                 panel = self.panels.pop(name)
                 self.grid.removeWidget(panel)
-                panel.state.shutdown()
                 panel.deleteLater()
         for name in self.methods:
             if name not in self.panels:
                 self.panels[name] = ComparePanel(name)
-                self.panels[name].view.select = lambda index: self.main.update(selected=index)
+                self.panels[name].view.elementClicked.connect(self.elementClicked)
         columns = 4 if len(self.methods) > 3 else max(1, len(self.methods))
         for k, name in enumerate(self.methods):
             self.grid.addWidget(self.panels[name], k // columns, k % columns)
@@ -148,27 +161,32 @@ class CompareView(QWidget):
         super().showEvent(event)
         self.sync()
 
+    def changes_for(self, settings) -> dict:
+        """Each panel's settings: the main ones with its method and the parameters that fit it."""
+        return {name: dict(method=name, params=compare_params(name, settings.kernel_params(), settings.sizes["C"]))
+                for name in self.methods}
+
     def sync(self):
-        """Mirror the main settings into every panel (only while visible: hidden panels cost nothing)."""
+        """Compute every panel's scene for the main settings (only while visible: hidden panels cost nothing)."""
         if not self.isVisible() and not self.property("force_sync"):
             return
-        s = self.main
-        channels = s.sizes["C"]
-        for name, panel in self.panels.items():
-            changes = {k: getattr(s, k) for k in MIRRORED if k != "shape"}
-            changes.update(shape=s.shape, method=name, params=compare_params(name, s.params, channels))
-            if s.file is not None and s.input == "file" and panel.state.file is not s.file:
-                panel.state.set_file(s.file.array, s.file.layout, s.file.path, s.file.key)
-            if s.input == "file":
-                changes.pop("input")
-            panel.state.update(**changes)
-        self.caption.setText("Blue: the elements that share statistics with the selected element (click any "
-                             "block to move it). Each colour is one statistics group. Histograms: grey before, "
-                             "orange after.")
+        settings, methods = self.main.settings, self.changes_for(self.main.settings)
+        if self.computed_for == (settings, tuple(methods)):
+            return
+        self._pending = (settings, tuple(methods))
+        self._channel.submit(self.main.pipeline_job(lambda pipeline: pipeline.run_many(settings, methods)))
+
+    def _on_finished(self, outcomes: dict):
+        self.computed_for = self._pending
+        for name, outcome in outcomes.items():
+            if name in self.panels:
+                self.panels[name].show_outcome(outcome)
+
+    def _on_failed(self, message: str):
+        for panel in self.panels.values():
+            panel.show_outcome(message)
 
     def ready(self) -> bool:
-        return all(p.state.computed is not None or p.state.error for p in self.panels.values())
-
-    def shutdown(self):
-        for panel in self.panels.values():
-            panel.state.shutdown()
+        """Every panel shows the main settings' scene (or why it cannot)."""
+        return self.computed_for == (self.main.settings, tuple(self.changes_for(self.main.settings))) \
+            and not self._channel.busy

@@ -10,11 +10,10 @@ from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QPushButton, QScrollArea,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from kernels import COMMON_LAYOUTS, METHODS, all_layouts, available_backends, available_devices, torch_missing_reason
-from kernels.inputs import GENERATORS
-from kernels.registry import FAMILIES
+from kernels import (COMMON_LAYOUTS, FAMILIES, GENERATORS, METHODS, all_layouts, available_backends,
+                     available_devices, torch_missing_reason)
 
-from ..state import FILE_INPUT
+from ..settings import FIELDS, FILE_INPUT
 from .common import INVALID_STYLE, blocked, error_label, hint_label, mark_invalid, set_value
 from .param_editor import ParamEditor
 
@@ -131,7 +130,7 @@ class ControlPanel(QScrollArea):
         self.combo_input.currentIndexChanged.connect(self._on_input)
         form.addRow("values", self.combo_input)
         self.spin_seed = QSpinBox(objectName="spin_seed")
-        self.spin_seed.setRange(0, 2**31 - 1)
+        self.spin_seed.setRange(FIELDS["seed"].low, FIELDS["seed"].high)
         self.spin_seed.setToolTip("Random seed: the same seed gives the same values")
         self.spin_seed.valueChanged.connect(lambda s: state.update(seed=s))
         form.addRow("seed", self.spin_seed)
@@ -164,7 +163,7 @@ class ControlPanel(QScrollArea):
         box = QGroupBox("Histograms")
         form = QFormLayout(box)
         self.spin_bins = QSpinBox(objectName="spin_bins")
-        self.spin_bins.setRange(2, 1000)
+        self.spin_bins.setRange(FIELDS["bins"].low, FIELDS["bins"].high)
         self.spin_bins.setKeyboardTracking(False)
         self.spin_bins.valueChanged.connect(lambda b: state.update(bins=b))
         form.addRow("bins", self.spin_bins)

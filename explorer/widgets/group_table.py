@@ -9,10 +9,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableView, QVBoxLayout, QWidget
 
-from kernels.partition import ChannelWindow
-
 from ..palette import AFTER, BEFORE, SELECTED
-from ..pipeline import group_row
 from .common import refresh_after
 
 COLUMNS = ("group", "elements", "mean before", "var before", "mean after", "var after")
@@ -61,9 +58,12 @@ class GroupModel(QAbstractTableModel):
 
 
 class GroupStatsPanel(QWidget):
-    def __init__(self, state, parent=None):
+    """The per-group table and plot of a Scene; they follow it once no computation runs
+    (`busy()` says whether one does), so a dragged slider does not rebuild the table each frame."""
+
+    def __init__(self, busy=lambda: False, parent=None):
         super().__init__(parent)
-        self.state = state
+        self.scene = None
         self.model = GroupModel(self)
         self.table = QTableView(objectName="table_groups")
         self.table.setModel(self.model)
@@ -85,22 +85,21 @@ class GroupStatsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)
-        self._later = refresh_after(self, self.refresh, state)
-        state.resultChanged.connect(self._later.start)  # after the histograms have painted
+        self._later = refresh_after(self, self.refresh, busy)
+
+    def set_scene(self, scene):
+        self.scene = scene
+        self._later.start()  # after the histograms have painted
 
     def refresh(self):
-        c = self.state.computed
+        c = self.scene
         if c is None:
             return
         stats = c.groups
-        try:
-            row = group_row(c.result.sharing, self.state.selected)
-        except (ValueError, IndexError):
-            row = -1
+        row = c.selected_row
         self.model.set_stats(stats, row)
-        if row >= 0:
-            self.table.scrollTo(self.model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
-        self._plot(stats, row, isinstance(c.result.sharing, ChannelWindow))
+        self.table.scrollTo(self.model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
+        self._plot(stats, row, not c.sharing.shares_groups)
 
     def _make_plot_items(self):
         """Error bars and points for before and after, kept and refilled on every result."""

@@ -1,5 +1,5 @@
 """Before and after histograms (pyqtgraph), with per-group overlays, the selected element's
-value marked, and the summary numbers under each plot."""
+value marked, and the summary numbers under each plot. They draw a Scene."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
-
-from kernels.partition import ChannelWindow
 
 from ..palette import AFTER, BEFORE, overlay_color
 from .histogram_item import HistogramItem
@@ -37,9 +35,9 @@ def format_summary(s) -> str:
 
 
 class HistogramPanel(QWidget):
-    def __init__(self, state, parent=None):
+    def __init__(self, parent=None):
         super().__init__(parent)
-        self.state = state
+        self.scene = None
         grid = QGridLayout(self)
         grid.setContentsMargins(2, 2, 2, 2)
         self.plots, self.labels, self.items = {}, {}, {}
@@ -64,8 +62,10 @@ class HistogramPanel(QWidget):
             grid.addWidget(label, 1, col)
             self.plots[key], self.labels[key] = plot, label
             self.items[key] = self._make_items(plot, color)
-        state.resultChanged.connect(self.redraw)
-        state.viewChanged.connect(self.redraw)
+
+    def set_scene(self, scene):
+        self.scene = scene
+        self.redraw()
 
     @staticmethod
     def _make_items(plot, color):
@@ -79,10 +79,11 @@ class HistogramPanel(QWidget):
         return {"bars": bars, "line": line}
 
     def redraw(self):
-        c = self.state.computed
+        c = self.scene
         if c is None:
             return
-        log = self.state.log_counts
+        log = c.settings.log_counts
+        selected = c.settings.selected
         h = c.hist
         shown = len(c.overlays)
         for key, edges, counts, summary, arr in (
@@ -90,17 +91,17 @@ class HistogramPanel(QWidget):
                 ("after", h.edges_after, h.counts_after, c.summary_after, c.output)):
             items = self.items[key]
             lines = []
-            for k, (_, *both) in enumerate(c.overlays):
-                oy = both[0] if key == "before" else both[1]
+            for k, overlay in enumerate(c.overlays):
+                oy = overlay.before if key == "before" else overlay.after
                 nonzero = np.flatnonzero(oy)
                 if nonzero.size:  # only where the group has values: no flat line along the axis
                     lo, hi = nonzero[0], nonzero[-1] + 1
-                    pen = _overlay_pen(k, bold=k == 0 and bool(self.state.selected))
+                    pen = _overlay_pen(k, bold=k == 0)
                     lines.append((edges[lo:hi + 1], np.log10(1 + oy[lo:hi]) if log else oy[lo:hi], pen))
             heights = np.log10(1 + counts) if log else counts
             items["bars"].set_histogram(edges, heights, lines)
-            value = self._selected_value(arr)
-            visible = value is not None and bool(np.isfinite(value))
+            value = arr[selected]
+            visible = bool(np.isfinite(value))
             items["line"].setVisible(visible)
             if visible:
                 items["line"].setPos(float(value))
@@ -111,8 +112,7 @@ class HistogramPanel(QWidget):
             y_label = "log₁₀(1 + count)" if log else ("count (estimated)" if h.sampled else "count")
             if plot.getAxis("left").labelText != y_label:  # setLabel re-renders HTML text: only on change
                 plot.setLabel("left", y_label)
-            unit = "channels" if isinstance(c.result.sharing, ChannelWindow) else "groups"
-            groups = f" · lines: {shown} of {len(c.groups)} {unit}" if shown else ""
+            groups = f" · lines: {shown} of {len(c.groups)} {c.sharing.unit}s" if shown else ""
             self.labels[key].setText(format_summary(summary) + groups)
 
     @staticmethod
@@ -130,9 +130,3 @@ class HistogramPanel(QWidget):
             # apply the new range now, not when the scene prepares to paint: there it would move
             # the items after the paint began and cost a second paint
             plot.getViewBox().updateMatrix()
-
-    def _selected_value(self, arr):
-        sel = self.state.selected
-        if len(sel) != arr.ndim or any(i >= s for i, s in zip(sel, arr.shape)):
-            return None
-        return arr[sel]

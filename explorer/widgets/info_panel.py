@@ -1,5 +1,6 @@
-"""What the method does, on screen: its formula, the axes in words for the current settings,
-the conventions it follows, equivalent torch / Keras code, pitfalls and the current warnings."""
+"""What the method does, on screen: its formula, the axes in words for the settings of the
+Scene shown, the conventions it follows, equivalent torch / Keras code, pitfalls, the scene's
+warnings and, when the current settings cannot be computed, why."""
 
 from __future__ import annotations
 
@@ -11,17 +12,16 @@ from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import (QHBoxLayout, QPlainTextEdit, QPushButton, QSplitter, QTabWidget, QTextBrowser,
                                QVBoxLayout, QWidget)
 
-from kernels.methods import code_for
-from kernels.partition import ChannelWindow
+from kernels import code_for
 
 from ..conventions import conventions
 from .common import refresh_after
 
 
 class InfoPanel(QWidget):
-    def __init__(self, state, parent=None):
+    def __init__(self, busy=lambda: False, parent=None):
         super().__init__(parent)
-        self.state = state
+        self.scene, self.error = None, None
         self.setObjectName("panel_info")
         self._page, self._code = None, None
         split = QSplitter(Qt.Orientation.Vertical)
@@ -46,31 +46,41 @@ class InfoPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)
         # on a result or an error (text and numbers together), just after the plots have painted
-        self._later = refresh_after(self, self.refresh, state)
-        state.resultChanged.connect(self._later.start)
-        state.errorChanged.connect(self._later.start)
-        self.refresh()
+        self._later = refresh_after(self, self.refresh, busy)
+
+    def set_scene(self, scene):
+        self.scene = scene
+        self._later.start()
+
+    def set_error(self, message):
+        self.error = message
+        self._later.start()
 
     def refresh(self):
-        s = self.state
-        spec = s.method_spec
-        params = s.resolved_params or {}
+        c = self.scene
+        if c is None:
+            if self.error:
+                self.text.setHtml(f"<p style='color:#c62828'><b>Cannot compute:</b> {html.escape(self.error)}</p>")
+            return
+        s = c.settings
+        spec = s.spec
+        params = c.result.params
         parts = [f"<h3>{html.escape(spec.label)}</h3><p>{html.escape(spec.summary)}</p>",
                  f"<pre style='font-size:11pt; white-space:pre-wrap'>{html.escape(spec.formula)}</pre>",
                  "<p style='color:#666'>The formula is written for (N, C, H, W); the line below says what it "
                  "means for your layout and sizes.</p>"]
-        if s.sharing is not None:
-            what = "Window" if isinstance(s.sharing, ChannelWindow) else "Statistics shared"
-            parts.append(f"<p><b>{what}:</b> {html.escape(s.sharing.describe())}"
-                         + (f" — {s.sharing.n_groups:,} groups of {s.sharing.group_size:,} elements"
-                            if not isinstance(s.sharing, ChannelWindow) else "") + ".</p>")
-        if s.error:
-            parts.append(f"<p style='color:#c62828'><b>Cannot compute:</b> {html.escape(s.error)}</p>")
-        c = s.computed
-        if c is not None and c.request.method == s.method and c.warnings:
+        sharing = c.sharing
+        what = "Statistics shared" if sharing.shares_groups else "Window"
+        parts.append(f"<p><b>{what}:</b> {html.escape(sharing.describe())}"
+                     + (f" — {sharing.n_groups:,} groups of {sharing.group_size:,} elements"
+                        if sharing.shares_groups else "") + ".</p>")
+        if self.error:
+            parts.append(f"<p style='color:#c62828'><b>Cannot compute:</b> {html.escape(self.error)} (shown: the "
+                         f"last settings that could be)</p>")
+        if c.warnings:
             items = "".join(f"<li>{html.escape(w)}</li>" for w in c.warnings)
             parts.append(f"<div style='background:#fff4e0;padding:4px'><b>⚠ Warnings</b><ul>{items}</ul></div>")
-        if c is not None and c.running_used and not s.training:
+        if c.running_used and not s.training:
             rm, rv = (np.asarray(a) for a in c.running_used)
             source = "after 20 training steps on fresh batches" if s.running == "warmed" else "fresh: 0 and 1"
             parts.append(f"<p>Eval used running_mean [{_preview(rm)}] and running_var [{_preview(rv)}] "
@@ -88,13 +98,11 @@ class InfoPanel(QWidget):
         if page != self._page:  # results arrive many times a second; rebuild only what changed
             self._page = page
             self.text.setHtml(page)
-        self._refresh_code(spec, params)
+        self._refresh_code(s, params)
 
-    def _refresh_code(self, spec, params):
-        s = self.state
+    def _refresh_code(self, s, params):
         try:
-            code = code_for(s.method, s.layout, s.shape, params, s.training) if params and s.sharing is not None \
-                else {}
+            code = code_for(s.method, s.layout, s.shape, params, s.training)
         except (KeyError, ValueError, TypeError):
             code = {}
         if code == self._code:

@@ -1,7 +1,8 @@
 """The schematic tensor view, after Figure 2 of the Group Normalization paper (Wu & He 2018):
 one block per sample with W across, H down and C going back, H and W kept apart. Statistics
 groups are drawn as regions in their own colours (never one cell per element), the selected
-element's group in blue. Hover shows an element's numbers; a click selects it.
+element's group in blue. Hover shows an element's numbers; a click emits `elementClicked`.
+It draws a Scene (its `blocks`) and nothing else.
 """
 
 from __future__ import annotations
@@ -9,19 +10,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QLineF, QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QLineF, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPaintEngine, QPainter, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QToolTip, QWidget
 
-from kernels.layouts import spatial_axes
-from kernels.partition import ChannelWindow
-from kernels.summaries import display_partition
-
+from ..geometry import layout_index
+from ..limits import MAX_BLOCKS
 from ..palette import SELECTED, SELECTED_EDGE, group_color
-from ..pipeline import canonical_index, group_row, layout_index
 
 DEPTH_X, DEPTH_Y = 0.62, -0.48  # direction of the channel axis on screen, per display unit
-MAX_BLOCKS = 6
 
 
 def display_extent(size: int) -> float:
@@ -102,49 +99,33 @@ class Geometry:
 
 
 class TensorView(QWidget):
-    """objectName view_tensor. Hover shows an element's numbers; a click calls `select(index)`."""
+    """objectName view_tensor. set_scene(scene) draws it; set_error(message) shows why nothing
+    new can be drawn. Hover shows an element's numbers; a click emits elementClicked(index)."""
 
-    def __init__(self, state, parent=None):
+    elementClicked = Signal(tuple)
+
+    def __init__(self, parent=None, show_method: bool = True):
         super().__init__(parent)
-        self.state = state
         self.setObjectName("view_tensor")
         self.setMouseTracking(True)
         self.setMinimumSize(360, 220)
         self.setToolTip("")
+        self.scene, self.error = None, None
         self._geometry = None
         self._blocks = []
         self._cache, self._cache_key = None, None
-        self.select = lambda index: state.update(selected=index)  # what a click does; compare view rewires it
-        self.show_method = True  # the caption names the method (the compare view titles its panels instead)
-        state.resultChanged.connect(self._changed)
-        state.errorChanged.connect(self._changed)
+        self.show_method = show_method  # the caption names the method (the compare view titles its panels instead)
 
     def sizeHint(self):
         return QSize(720, 340)
 
-    # -- structure of the current settings -------------------------------------------------------
-    def _structure(self):
-        """(canonical sizes, per-axis group labels n/c/h/w, the selected label, sharing)."""
-        s = self.state
-        sharing = s.sharing
-        if sharing is None:
-            return None
-        sizes = dict(zip(s.layout, s.shape))
-        spatial = spatial_axes(s.layout)
-        n, c = sizes["N"], sizes["C"]
-        h = sizes[spatial[0]] if len(spatial) == 2 else 1
-        w = sizes[spatial[-1]] if spatial else 1
-        if isinstance(sharing, ChannelWindow):
-            return (n, c, h, w), None, sharing
-        labels = dict(zip(s.layout, sharing.axis_labels()))
-        strides = dict(zip(s.layout, np.cumprod((sharing.stat_shape + (1,))[::-1])[::-1][1:]))
+    def set_scene(self, scene):
+        self.scene = scene
+        self._changed()
 
-        def flat(axis, size):
-            return labels[axis] * strides[axis] if axis in labels else np.zeros(size, np.int64)
-
-        per_axis = (flat("N", n), flat("C", c), flat(spatial[0], h) if len(spatial) == 2 else np.zeros(1, np.int64),
-                    flat(spatial[-1], w) if spatial else np.zeros(1, np.int64))
-        return (n, c, h, w), per_axis, sharing
+    def set_error(self, message):
+        self.error = message
+        self._changed()
 
     def _block_indices(self, n: int, selected_n: int) -> list:
         count = min(n, MAX_BLOCKS, max(1, self.width() * self.height() // 9000))
@@ -153,10 +134,11 @@ class TensorView(QWidget):
 
     # -- painting ------------------------------------------------------------------------------
     def _drawing_key(self) -> tuple:
-        """What the drawing depends on: the settings, not the numbers."""
-        s = self.state
-        return (s.layout, s.shape, s.sharing, s.selected, s.method, s.error if s.sharing is None else None,
-                self.width(), self.height(), self.show_method, self.devicePixelRatioF())
+        """What the drawing depends on: the grouping and the selection, not the numbers."""
+        sc = self.scene
+        drawn = None if sc is None else (sc.settings.layout, sc.settings.shape, sc.sharing, sc.settings.selected,
+                                         sc.settings.method)
+        return (drawn, self.error, self.width(), self.height(), self.show_method, self.devicePixelRatioF())
 
     def _changed(self, *_):
         if self._drawing_key() != self._cache_key:  # results arriving while a slider moves repaint nothing
@@ -182,48 +164,46 @@ class TensorView(QWidget):
     def _draw(self, p):
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.fillRect(self.rect(), QColor("white"))
-        structure = self._structure()
-        s = self.state
-        if structure is None:
+        if self.error or self.scene is None:
             p.setPen(QColor("#c62828"))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, s.error or "")
+            p.drawText(self.rect().adjusted(12, 12, -12, -12), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                       self.error or "")
             return
-        (n, c, h, w), per_axis, sharing = structure
-        sel = canonical_index(s.selected, s.layout) if len(s.selected) == len(s.shape) else (0, 0, 0, 0)
+        b = self.scene.blocks
+        n, c, h, w = b.sizes
+        sel = b.selected
         self._blocks = self._block_indices(n, sel[0])
         area = QRectF(self.rect()).adjusted(16, 34, -16, -30)
         g = self._geometry = Geometry(area, len(self._blocks), c, h, w)
-        selected_label = None
-        if per_axis is not None:
-            selected_label = int(sum(a[i] for a, i in zip(per_axis, sel)))
         for k, sample in enumerate(self._blocks):
-            self._paint_block(p, g, k, sample, per_axis, selected_label)
-            self._paint_selected_box(p, g, k, sample, sharing, sel, n)
+            self._paint_block(p, g, k, sample, b)
+            self._paint_selected_box(p, g, k, sample, b)
             p.setPen(QColor("#333"))
             p.setFont(QFont(self.font().family(), 9))
             corner = g.point(k, c, 0, w)  # above the back right corner, clear of the C label on the left
             p.drawText(QRectF(corner.x() - 70, corner.y() - g.LABEL_PX, 70, g.LABEL_PX - 2),
                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom, f"n = {sample}")
-        self._paint_axes(p, g, (n, c, h, w))
-        self._paint_caption(p, sharing, n)
+        self._paint_axes(p, g, b)
+        self._paint_caption(p, b, n)
 
-    def _paint_block(self, p, g, k, sample, per_axis, selected_label):
-        ln, lc, lh, lw = per_axis if per_axis is not None else (None,) * 4
+    def _paint_block(self, p, g, k, sample, b):
+        labels = b.labels
         pale = QColor("#e8eaef")
 
         def color(label):
-            if per_axis is None:
+            if labels is None:
                 return pale
-            return SELECTED if label == selected_label else group_color(label)
+            return SELECTED if label == b.selected_label else group_color(label)
 
-        base = int(ln[sample]) if per_axis is not None else 0
+        ln, lc, lh, lw = labels if labels is not None else (None,) * 4
+        base = int(ln[sample]) if labels is not None else 0
         face_runs = []  # (polygon, label)
-        w_runs = runs(lw) if per_axis is not None else [(0, g.W, 0)]
-        h_runs = runs(lh) if per_axis is not None else [(0, g.H, 0)]
-        c_runs = runs(lc) if per_axis is not None else [(0, g.C, 0)]
-        c0 = int(lc[0]) if per_axis is not None else 0
-        hl0 = int(lh[0]) if per_axis is not None else 0
-        wl_last = int(lw[-1]) if per_axis is not None else 0
+        w_runs = runs(lw) if labels is not None else [(0, g.W, 0)]
+        h_runs = runs(lh) if labels is not None else [(0, g.H, 0)]
+        c_runs = runs(lc) if labels is not None else [(0, g.C, 0)]
+        c0 = int(lc[0]) if labels is not None else 0
+        hl0 = int(lh[0]) if labels is not None else 0
+        wl_last = int(lw[-1]) if labels is not None else 0
         for h0, h1, hl in h_runs:  # front face: channel 0
             for w0, w1, wl in w_runs:
                 face_runs.append((g.front(k, h0, h1, w0, w1), base + c0 + hl + wl))
@@ -260,27 +240,11 @@ class TensorView(QWidget):
         p.drawPolygon(g.top(k, 0, g.C, 0, g.W))
         p.drawPolygon(g.side(k, 0, g.C, 0, g.H))
 
-    def _paint_selected_box(self, p, g, k, sample, sharing, sel, n):
+    def _paint_selected_box(self, p, g, k, sample, b):
         """The selected group's box (or LRN window) as a translucent block with dark edges."""
-        s = self.state
-        box = sharing.box(sharing.group_of(s.selected)) if not isinstance(sharing, ChannelWindow) \
-            else sharing.box(s.selected)
-        box_by_axis = dict(zip(s.layout, box))
-        spatial = spatial_axes(s.layout)
-
-        def span(axis, size):
-            if axis is None or axis not in box_by_axis:
-                return 0, size
-            sl = box_by_axis[axis]
-            start, stop, _ = sl.indices(size)
-            return start, stop
-
-        n0, n1 = span("N", n)
+        n0, n1, c0, c1, h0, h1, w0, w1 = b.selected_spans
         if not n0 <= sample < n1:
             return
-        c0, c1 = span("C", g.C)
-        h0, h1 = span(spatial[0] if len(spatial) == 2 else None, g.H)
-        w0, w1 = span(spatial[-1] if spatial else None, g.W)
         fill = QColor(SELECTED)
         fill.setAlpha(110)
         solid, dashed = QPen(SELECTED_EDGE, 1.6), QPen(SELECTED_EDGE, 1.2, Qt.PenStyle.DashLine)
@@ -290,15 +254,16 @@ class TensorView(QWidget):
             p.setBrush(fill if visible else Qt.BrushStyle.NoBrush)
             p.setPen(solid if visible else dashed)
             p.drawPolygon(poly)
+        sel = b.selected
         if sample == sel[0]:  # the selected element itself, on the front of its box
             p.setBrush(QColor("#111"))
             p.setPen(Qt.PenStyle.NoPen)
             center = g.point(k, sel[1], sel[2] + 0.5, sel[3] + 0.5)
             p.drawEllipse(center, 3.2, 3.2)
 
-    def _paint_axes(self, p, g, sizes):
-        n, c, h, w = sizes
-        spatial = spatial_axes(self.state.layout)
+    def _paint_axes(self, p, g, b):
+        n, c, h, w = b.sizes
+        spatial = b.spatial
         p.setPen(QColor("#555"))
         p.setFont(QFont(self.font().family(), 9))
         if len(spatial) == 2:
@@ -309,14 +274,14 @@ class TensorView(QWidget):
             p.drawText(QPointF(below.x() - 8, below.y() + 13), f"{spatial[-1]} →")
         depth = g.point(0, g.C / 2, 0, 0)
         p.drawText(QPointF(depth.x() - 18, depth.y()), "C ↗")
-        info = f"N={n}  C={c}" + "".join(f"  {a}={self.state.sizes[a]}" for a in spatial)
+        sizes = dict(zip(self.scene.settings.layout, self.scene.settings.shape))
+        info = f"N={n}  C={c}" + "".join(f"  {a}={sizes[a]}" for a in spatial)
         p.drawText(QRectF(0, self.height() - 20, self.width() - 10, 18),
                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, info)
 
-    def _paint_caption(self, p, sharing, n):
-        s = self.state
-        words = sharing.describe()
-        text = f"{s.method_spec.label}: {words}" if self.show_method else words[0].upper() + words[1:]
+    def _paint_caption(self, p, b, n):
+        words = b.words
+        text = f"{self.scene.settings.spec.label}: {words}" if self.show_method else words[0].upper() + words[1:]
         if n > len(self._blocks):
             text += f"   (samples {self._blocks[0]}–{self._blocks[-1]} of {n})"
         p.setPen(QColor("#222"))
@@ -329,13 +294,13 @@ class TensorView(QWidget):
     def element_at(self, pos) -> tuple | None:
         """The element index (layout order) under widget position pos, or None."""
         g = self._geometry
-        if g is None:
+        if g is None or self.scene is None:
             return None
         for k, sample in enumerate(self._blocks):
             hit = g.locate(k, QPointF(pos))
             if hit is not None:
                 c, h, w = hit
-                return layout_index((sample, c, h, w), self.state.layout)
+                return layout_index((sample, c, h, w), self.scene.settings.layout)
         return None
 
     def mouseMoveEvent(self, event):
@@ -348,22 +313,15 @@ class TensorView(QWidget):
     def mousePressEvent(self, event):
         index = self.element_at(event.position())
         if index is not None and event.button() == Qt.MouseButton.LeftButton:
-            self.select(index)
+            self.elementClicked.emit(index)
 
     def describe_element(self, index) -> str:
-        s = self.state
-        names = ", ".join(f"{a}={i}" for a, i in zip(s.layout, index))
-        lines = [f"<b>x[{names}]</b>"]
-        c = s.computed
-        if c is not None and c.x.shape == tuple(s.shape):
-            lines.append(f"before {c.x[index]:.5g} → after {c.output[index]:.5g}")
-            if s.sharing is not None:
-                part = display_partition(s.sharing)
-                row = group_row(s.sharing, index)
-                gs = c.groups
-                what = "channel" if isinstance(s.sharing, ChannelWindow) else "group"
-                lines.append(f"{what} {row} of {len(gs)} ({part.group_size:,} elements)")
-                lines.append(f"mean {gs.mean_before[row]:.4g} → {gs.mean_after[row]:.4g}")
-                lines.append(f"var {gs.var_before[row]:.4g} → {gs.var_after[row]:.4g}")
-        lines.append("<i>click to select</i>")
+        sc = self.scene
+        names = ", ".join(f"{a}={i}" for a, i in zip(sc.settings.layout, index))
+        row = sc.row_of(index)
+        gs = sc.groups
+        lines = [f"<b>x[{names}]</b>", f"before {sc.x[index]:.5g} → after {sc.output[index]:.5g}",
+                 f"{sc.sharing.unit} {row} of {len(gs)} ({sc.sharing.table.group_size:,} elements)",
+                 f"mean {gs.mean_before[row]:.4g} → {gs.mean_after[row]:.4g}",
+                 f"var {gs.var_before[row]:.4g} → {gs.var_after[row]:.4g}", "<i>click to select</i>"]
         return "<br>".join(lines)

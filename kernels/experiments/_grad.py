@@ -4,8 +4,6 @@ standardize over a partition (BatchNorm, LayerNorm, GroupNorm, RMSNorm and their
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import numpy as np
 
 from ..backend import TorchOps, torch_or_none
@@ -32,10 +30,8 @@ class _GradOps(TorchOps):
 
 def _context(method, x, layout, params, torch):
     m, resolved, sharing, layout = prepare(method, tuple(x.shape), layout, **params)
-    names = {f.name for f in fields(Context)}
-    eps = {k: float(torch.finfo(x.dtype).eps) for k in ("compute_eps", "input_eps") if k in names}
     ctx = Context(method=m, ops=_GradOps(str(x.device)), x=x, layout=layout, shape=tuple(x.shape), params=resolved,
-                  training=True, sharing=sharing, **eps)
+                  training=True, sharing=sharing, compute_eps=float(torch.finfo(x.dtype).eps))
     return m, ctx
 
 

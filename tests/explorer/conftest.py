@@ -1,4 +1,6 @@
-"""GUI tests run offscreen, with settings in a temporary file, and wait for results with signals."""
+"""GUI tests run offscreen, with settings in a temporary file, and wait for results with signals.
+`state` is a bare AppState (no window) for tests of settings, sessions and computation; `window`
+builds the whole MainWindow for tests that need it."""
 
 import os
 
@@ -28,8 +30,13 @@ def window(qtbot):
 
 
 @pytest.fixture
-def state(window):
-    return window.state
+def state(qtbot):
+    """An AppState with its first result, and no window."""
+    from explorer.state import AppState
+    s = AppState()
+    qtbot.waitUntil(lambda: s.result is not None, timeout=RESULT_TIMEOUT)
+    yield s
+    s.shutdown()
 
 
 def update_and_wait(qtbot, state, **changes):
@@ -39,13 +46,19 @@ def update_and_wait(qtbot, state, **changes):
     assert state.error is None, state.error
 
 
+def wait_until_computed(qtbot, state):
+    """Wait until the scene shows the current settings (or they cannot be computed)."""
+    qtbot.waitUntil(lambda: state.error is not None or (not state.computing and state.scene.settings == state.settings),
+                    timeout=RESULT_TIMEOUT)
+
+
 def fresh_result(state):
-    """kernels.normalize with the state's settings, computed from scratch."""
-    c = state.computed
-    req = c.request
+    """kernels.normalize with the scene's settings, computed from scratch."""
+    c = state.scene
+    s = c.settings
     running = dict(zip(("running_mean", "running_var"), c.running_used)) if c.running_used else {}
-    return normalize(c.x, req.method, layout=req.layout, backend=req.backend, device=req.device,
-                     training=req.training, **running, **req.param_dict)
+    return normalize(c.x, s.method, layout=s.layout, backend=s.backend, device=s.device, training=s.training,
+                     **running, **s.kernel_params())
 
 
 def as_numpy(a):

@@ -64,7 +64,7 @@ def test_export_npy_and_session_round_trip(tmp_path, capsys):
     assert run(["export", "--method", "rms", "--layout", "NHWC", "--shape", "2,5,5,6", "--seed", "3",
                 "--out", str(session)], capsys)[0] == 0
     data = json.loads(session.read_text())
-    assert data["format"] == "norm-explorer-session" and data["version"] == 1
+    assert data["format"] == "norm-explorer-session" and data["version"] == 2
     assert data["settings"]["method"] == "rms" and data["settings"]["shape"] == [2, 5, 5, 6]
     assert run(["export", "--session", str(session), "--out", str(out)], capsys)[0] == 0
     expected = normalize(generate("shifted", (2, 5, 5, 6), "NHWC", seed=3), "rms", layout="NHWC").output
@@ -91,7 +91,7 @@ def test_info_prints_formula_axes_and_code(capsys):
 @pytest.mark.parametrize("argv,needle", [
     (["export", "--method", "nope", "--out", "x.png"], "'nope'"),
     (["export", "--method", "group", "--groups", "3", "--out", "x.png"], "C=8 is not divisible by groups=3"),
-    (["export", "--shape", "4,8,8", "--out", "x.png"], "shape has 3 axes but layout NCHW names 4"),
+    (["export", "--shape", "4,8,8", "--out", "x.png"], "has 3 axes but layout NCHW names 4"),
     (["export", "--out", "x.gif"], "'.gif'"),
     (["export", "--shape", "4,x,8,8", "--out", "x.png"], "4,x,8,8"),
     (["export", "--layout", "NCHQ", "--out", "x.png"], "Q"),
@@ -105,7 +105,7 @@ def test_info_prints_formula_axes_and_code(capsys):
     (["export", "--dpi", "nan", "--out", "x.png"], "--dpi nan"),
     (["compare", "--dpi", "-3", "--out", "x.png"], "--dpi -3"),
     (["export", "--method", "group", "--groups", "inf", "--out", "x.npy"], "groups='inf' must be a finite number"),
-    (["export", "--seed", "-1", "--out", "x.npy"], "--seed -1"),
+    (["export", "--seed", "-1", "--out", "x.npy"], "--seed: seed=-1 must be between 0 and"),
     (["export", "--shape", "100000,100000,10,10", "--out", "x.csv"], "more than"),
     (["export", "--stats", "s.txt", "--out", "x.png"], "--stats 's.txt'"),
     (["export", "--method", "minmax", "--feature-range", "0,1,2", "--out", "x.npy"], "feature_range"),

@@ -144,7 +144,7 @@ def test_mode_input_seed_backend_and_histogram_controls(qtbot, window):
     assert s.seed == 7
     with qtbot.waitSignal(s.resultChanged, timeout=RESULT_TIMEOUT):
         find(window, QSpinBox, "spin_bins").setValue(20)
-    assert len(s.computed.hist.counts_before) == 20
+    assert len(s.scene.hist.counts_before) == 20
     with qtbot.waitSignal(s.resultChanged, timeout=RESULT_TIMEOUT):
         find(window, QCheckBox, "check_shared_bins").setChecked(False)
     assert s.shared_bins is False

@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 
 from explorer.cli_common import CliError  # noqa: E402
-from explorer.experiments import add_commands  # noqa: E402
+from explorer.experiments.cli import add_commands  # noqa: E402
 from kernels.experiments import article_config, run_depth  # noqa: E402
 
 

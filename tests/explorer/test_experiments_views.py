@@ -14,14 +14,11 @@ import pytest  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtGui import QGuiApplication, QImage  # noqa: E402
 
-from explorer.experiments import (  # noqa: E402
-    DepthView,
-    StepsView,
-    WeightsView,
-    runner,  # noqa: E402
-)
-from explorer.experiments.runner import ExperimentRunner  # noqa: E402
-from explorer.experiments.weights_view import draw_weight  # noqa: E402
+from explorer.experiments import view_parts  # noqa: E402
+from explorer.experiments.depth_view import DepthView  # noqa: E402
+from explorer.experiments.runs import draw_weight  # noqa: E402
+from explorer.experiments.steps_view import StepsView  # noqa: E402
+from explorer.experiments.weights_view import WeightsView  # noqa: E402
 from explorer.export import save_widget  # noqa: E402
 from kernels.experiments import (  # noqa: E402
     article_config,
@@ -88,35 +85,6 @@ def _check_png_svg(view, tmp_path):
     assert any(el.tag.endswith("path") for el in root.iter())
 
 
-# -- runner ----------------------------------------------------------------------------------------
-
-def test_runner_reports_one_line_errors_and_stops(qtbot):
-    runner = ExperimentRunner()
-
-    def bad(progress, cancelled):
-        raise ValueError("layers=80 must be between 1 and 50\nsecond line")
-
-    with qtbot.waitSignal(runner.failed, timeout=TIMEOUT) as blocker:
-        runner.submit(bad)
-    assert blocker.args == ["layers=80 must be between 1 and 50"]
-    with qtbot.waitSignal(runner.finished, timeout=TIMEOUT) as blocker:
-        runner.submit(lambda progress, cancelled: 42)
-    assert blocker.args == [42] and not runner.busy
-    runner.shutdown()
-    assert not runner.is_alive()
-
-
-def test_runner_drops_stale_runs(qtbot):
-    runner = ExperimentRunner()
-    seen = []
-    runner.finished.connect(seen.append)
-    for k in range(5):
-        runner.submit(lambda progress, cancelled, k=k: k)
-    qtbot.waitUntil(lambda: not runner.busy, timeout=TIMEOUT)
-    assert seen == [4]
-    runner.shutdown()
-
-
 # -- depth -----------------------------------------------------------------------------------------
 
 def test_depth_default_shows_kernels_numbers(depth):
@@ -171,10 +139,10 @@ def test_depth_exports(depth, tmp_path):
 
 def test_context_menu_exports_and_one_line_warning(depth, tmp_path, monkeypatch):
     warnings, answers = [], iter([str(tmp_path / "menu.svg"), str(tmp_path / "missing" / "depth.csv")])
-    monkeypatch.setattr(runner, "ask_save_path", lambda *args: next(answers))
-    monkeypatch.setattr(runner, "warn", lambda parent, text: warnings.append(text))
+    monkeypatch.setattr(view_parts, "ask_save_path", lambda *args: next(answers))
+    monkeypatch.setattr(view_parts, "warn", lambda parent, text: warnings.append(text))
     assert depth.contextMenuPolicy() == Qt.ContextMenuPolicy.CustomContextMenu
-    menu = runner.view_menu(depth, "depth experiment")
+    menu = view_parts.view_menu(depth, "depth experiment")
     actions = {a.objectName(): a for a in menu.actions()}
     assert [a.text() for a in menu.actions()] == ["Export view as PNG/SVG…", "Export numbers as CSV…",
                                                   "Copy to clipboard"]
@@ -191,7 +159,7 @@ def test_depth_shutdown_joins_thread(qtbot):
     view = DepthView(autorun=False)
     qtbot.addWidget(view)
     view.shutdown()
-    assert not view.runner.is_alive()
+    assert not view.worker.is_alive()
 
 
 # -- steps -----------------------------------------------------------------------------------------

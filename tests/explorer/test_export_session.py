@@ -58,7 +58,7 @@ def test_tensors_to_npy(tmp_path, window):
     path = tmp_path / "out.npy"
     assert window.export_tensors(str(path))
     np.testing.assert_array_equal(np.load(path), as_numpy(window.state.result.output))
-    np.testing.assert_array_equal(np.load(tmp_path / "out_input.npy"), window.state.computed.x)
+    np.testing.assert_array_equal(np.load(tmp_path / "out_input.npy"), window.state.scene.x)
 
 
 def test_session_round_trip(qtbot, tmp_path, window):
@@ -68,7 +68,7 @@ def test_session_round_trip(qtbot, tmp_path, window):
     path = tmp_path / "session.json"
     assert window.save_session(str(path))
     data = json.loads(path.read_text())
-    assert data["format"] == "norm-explorer-session" and data["version"] == 1
+    assert data["format"] == "norm-explorer-session" and data["version"] == 2
     before = as_numpy(s.result.output)
     update_and_wait(qtbot, s, method="batch", params={}, layout="NCHW", seed=0, log_counts=False)
     with qtbot.waitSignal(s.resultChanged, timeout=RESULT_TIMEOUT):
@@ -97,10 +97,10 @@ def test_bad_sessions_are_refused_and_leave_the_session(qtbot, tmp_path, window,
     path.write_text(text)
     with pytest.raises(SessionError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         read_session(path)
-    settings, result = window.state.settings(), window.state.result
+    settings, result = window.state.settings, window.state.result
     assert not window.open_session(str(path))
     assert len(warnings_shown) == 1 and needle in warnings_shown[0] and "\n" not in warnings_shown[0]
-    assert window.state.settings() == settings and window.state.result is result
+    assert window.state.settings == settings and window.state.result is result
 
 
 def test_unwritable_folder_shows_a_message_and_loses_nothing(tmp_path, window, warnings_shown):

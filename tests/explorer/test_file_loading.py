@@ -74,12 +74,12 @@ def test_window_opens_a_file_and_refuses_a_bad_one(qtbot, tmp_path, window, warn
         assert window.open_file(str(tmp_path / "good.npy"), key="", layout="NHWC")
     s = window.state
     assert s.input == "file" and s.layout == "NHWC" and s.shape == (2, 5, 6, 3)
-    np.testing.assert_array_equal(s.computed.x, a)
-    settings, result = s.settings(), s.result
+    np.testing.assert_array_equal(s.scene.x, a)
+    settings, result = s.settings, s.result
     (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY garbage")
     assert not window.open_file(str(tmp_path / "bad.npy"), key="", layout="NCHW")
     assert len(warnings_shown) == 1 and "bad.npy" in warnings_shown[0]
-    assert s.settings() == settings and s.result is result
+    assert s.settings == settings and s.result is result
 
 
 def test_open_dialog_offers_tensors_and_layouts(qtbot, tmp_path):
@@ -127,4 +127,4 @@ def test_session_reopens_a_file_input_from_its_path_and_key(qtbot, tmp_path, win
     with qtbot.waitSignal(window.state.resultChanged, timeout=RESULT_TIMEOUT):
         assert window.open_session(str(session))
     assert window.state.input == "file" and window.state.file.key == "layer1"
-    np.testing.assert_array_equal(window.state.computed.x, data)
+    np.testing.assert_array_equal(window.state.scene.x, data)

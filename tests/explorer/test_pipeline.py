@@ -4,9 +4,17 @@ come from a pass over the output or from each group's line a·(x − c) + b."""
 import numpy as np
 import pytest
 
-from explorer.pipeline import Pipeline, Request
+from explorer.pipeline import Pipeline
+from explorer.settings import Settings
 from kernels import METHODS
 from kernels.summaries import group_moments, summarize
+
+
+def Request(method, layout, shape, params, selected=None, **settings):
+    """Settings as the tests name them: the method, layout, shape and (name, value) parameters."""
+    selected = selected or tuple(min(1, n - 1) for n in shape)
+    return Settings().replace(method=method, layout=layout, shape=shape, params=dict(params), selected=selected,
+                              **settings)
 
 CASES = [(name, ()) for name in METHODS] + [
     ("layer", (("bias", 0.5), ("weight", 2.0))), ("batch", (("weight", -2.0),)), ("group", (("groups", 2),)),
@@ -17,7 +25,7 @@ CASES = [(name, ()) for name in METHODS] + [
 @pytest.mark.parametrize("name,params", CASES)
 def test_displayed_group_statistics_are_the_outputs(name, params, backend):
     c = Pipeline().run(Request(name, "NHWC", (4, 5, 5, 6), params, backend=backend, selected=(1, 2, 3, 4)))
-    direct = group_moments(c.output, c.result.sharing)
+    direct = group_moments(c.output, c.sharing)
     np.testing.assert_allclose(c.groups.mean_after, direct.mean, atol=2e-6)
     np.testing.assert_allclose(c.groups.var_after, direct.var, rtol=1e-5, atol=1e-6)
     exact = summarize(c.output)
@@ -37,9 +45,9 @@ def _same_views(a, b):
     for name in ("edges_before", "counts_before", "edges_after", "counts_after"):
         assert np.array_equal(getattr(a.hist, name), getattr(b.hist, name)), name
     assert a.summary_before == b.summary_before and a.summary_after == b.summary_after
-    assert [r for r, _, _ in a.overlays] == [r for r, _, _ in b.overlays]
-    for (_, before_a, after_a), (_, before_b, after_b) in zip(a.overlays, b.overlays):
-        assert np.array_equal(before_a, before_b) and np.array_equal(after_a, after_b)
+    assert [o.row for o in a.overlays] == [o.row for o in b.overlays]
+    for oa, ob in zip(a.overlays, b.overlays):
+        assert np.array_equal(oa.before, ob.before) and np.array_equal(oa.after, ob.after)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
@@ -58,10 +66,10 @@ def test_a_pipeline_that_reuses_the_inputs_numbers_shows_what_a_fresh_one_shows(
 def test_overlays_are_the_groups_histograms():
     """Small groups are counted whole: the overlay is the histogram of the group's own values."""
     c = Pipeline().run(Request("group", "NCHW", (2, 8, 6, 6), (("groups", 4),), selected=(1, 5, 0, 0)))
-    part = c.result.sharing
-    assert c.overlays and c.overlays[0][0] == np.ravel_multi_index(part.group_of((1, 5, 0, 0)), part.stat_shape)
-    for row, before, after in c.overlays:
-        box = part.box(np.unravel_index(row, part.stat_shape))
+    part = c.sharing
+    assert c.overlays and c.overlays[0].row == np.ravel_multi_index(part.group_of((1, 5, 0, 0)), part.stat_shape)
+    for row, before, after in ((o.row, o.before, o.after) for o in c.overlays):
+        box = part.group_box(np.unravel_index(row, part.stat_shape))
         for values, edges, counts in ((c.x[box], c.hist.edges_before, before), (c.output[box], c.hist.edges_after,
                                                                                     after)):
             expected, _ = np.histogram(values, bins=edges)
@@ -77,7 +85,7 @@ def test_an_output_that_overflows_float32_is_counted_as_nonfinite():
     assert c.hist.counts_after.sum() == c.output.size - infinite
     finite = c.output[np.isfinite(c.output)]
     assert (c.summary_after.min, c.summary_after.max) == (float(finite.min()), float(finite.max()))
-    part = c.result.sharing
-    for row, _, after in c.overlays:  # each group counted whole (256 values): its finite ones
-        values = c.output[part.box(np.unravel_index(row, part.stat_shape))]
-        assert after.sum() == np.count_nonzero(np.isfinite(values))
+    part = c.sharing
+    for o in c.overlays:  # each group counted whole (256 values): its finite ones
+        values = c.output[part.group_box(np.unravel_index(o.row, part.stat_shape))]
+        assert o.after.sum() == np.count_nonzero(np.isfinite(values))

@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QSpinBox
 
-from .conftest import RESULT_TIMEOUT, as_numpy, fresh_result
+from .conftest import as_numpy, fresh_result, wait_until_computed
 
 
 def _random_step(rng, window, qtbot):
@@ -52,7 +52,7 @@ def _random_step(rng, window, qtbot):
 
 
 def _assert_displayed_numbers_finite(window):
-    c = window.state.computed
+    c = window.state.scene
     for summary in (c.summary_before, c.summary_after):
         assert all(np.isfinite([summary.mean, summary.std, summary.min, summary.max, summary.beyond_3sigma]))
     g = c.groups
@@ -69,11 +69,11 @@ def test_random_drive(qtbot, window):
     for step in range(300):
         _random_step(rng, window, qtbot)
         if step % 25 == 0 or step == 299:
-            qtbot.waitUntil(lambda: not s.busy and (bool(s.error) or s.computed.request == s.request()),
-                            timeout=RESULT_TIMEOUT)
+            wait_until_computed(qtbot, s)
             _assert_displayed_numbers_finite(window)
     if s.error:  # make the final settings computable, then compare
         s.update(params={}, shape=tuple(min(v, 6) for v in s.shape))
-    qtbot.waitUntil(lambda: s.error is None and s.computed.request == s.request(), timeout=RESULT_TIMEOUT)
+    wait_until_computed(qtbot, s)
+    assert s.error is None, s.error
     _assert_displayed_numbers_finite(window)
     np.testing.assert_array_equal(as_numpy(s.result.output), as_numpy(fresh_result(s).output))

@@ -84,20 +84,20 @@ def test_default_groups_fit_a_new_channel_count(qtbot, state):
 
 def test_eval_uses_warmed_running_statistics(qtbot, state):
     update_and_wait(qtbot, state, method="batch", training=False)
-    rm, rv = state.computed.running_used
+    rm, rv = state.scene.running_used
     assert not np.allclose(rm, 0) and not np.allclose(rv, 1)
     np.testing.assert_array_equal(as_numpy(state.result.output), as_numpy(fresh_result(state).output))
     update_and_wait(qtbot, state, running="fresh")
-    np.testing.assert_allclose(state.computed.running_used[1], 1)
+    np.testing.assert_allclose(state.scene.running_used[1], 1)
 
 
 def test_torch_backend_gives_the_same_histograms(qtbot, state):
     pytest.importorskip("torch")
     update_and_wait(qtbot, state, method="group", backend="numpy", shape=(4, 8, 16, 16))
-    h_np = state.computed.hist
+    h_np = state.scene.hist
     update_and_wait(qtbot, state, backend="torch", device="cpu")
     assert state.result.backend == "torch"
-    h_t = state.computed.hist
+    h_t = state.scene.hist
     np.testing.assert_allclose(h_np.edges_before, h_t.edges_before, rtol=1e-6)
     np.testing.assert_allclose(h_np.edges_after, h_t.edges_after, rtol=1e-5, atol=1e-6)
     assert np.abs(h_np.counts_before - h_t.counts_before).sum() <= 2
@@ -109,11 +109,11 @@ def test_file_input_fixes_the_shape(qtbot, state):
     with qtbot.waitSignal(state.resultChanged, timeout=RESULT_TIMEOUT):
         state.set_file(data, "NHWC", "mine.npy")
     assert state.shape == (2, 4, 5, 3) and state.input == "file"
-    np.testing.assert_array_equal(state.computed.x, data)
+    np.testing.assert_array_equal(state.scene.x, data)
     state.update(shape=(2, 4, 5, 4))
     assert "fixed by the loaded file" in state.error
     update_and_wait(qtbot, state, layout="NCHW")
-    np.testing.assert_array_equal(state.computed.x, data.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(state.scene.x, data.transpose(0, 3, 1, 2))
     update_and_wait(qtbot, state, input="normal", shape=(2, 3, 4, 4))
 
 
@@ -122,13 +122,13 @@ def test_a_click_or_a_histogram_option_reuses_the_normalization(qtbot, state):
     result = state.result
     update_and_wait(qtbot, state, selected=(0, 1, 2, 3))
     update_and_wait(qtbot, state, bins=32, shared_bins=False)
-    assert state.result is result and len(state.computed.hist.counts_after) == 32
+    assert state.result is result and len(state.scene.hist.counts_after) == 32
     update_and_wait(qtbot, state, params={"eps": 1e-3})
     assert state.result is not result
 
 
 def test_a_refused_update_changes_nothing(qtbot, state):
-    before = state.settings()
+    before = state.settings
     for changes, needle in [({"bins": 1}, "bins=1 must be between 2 and 1000"),
                             ({"layout": "NCL", "shape": (1, 2)}, "2 axes but layout NCL names 3"),
                             ({"seed": -1}, "seed=-1 must be between"), ({"seed": "abc"}, "seed='abc' is not an"),
@@ -136,7 +136,7 @@ def test_a_refused_update_changes_nothing(qtbot, state):
                             ({"layout": "NCDHW"}, "3 spatial axes"), ({"training": "maybe"}, "not true or false")]:
         state.update(**changes)
         assert needle in state.error, (changes, state.error)
-        assert state.settings() == before, changes
+        assert state.settings == before, changes
     update_and_wait(qtbot, state, method="layer")  # not locked by the refused values
     assert state.error is None
 

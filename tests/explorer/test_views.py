@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
-from explorer.pipeline import canonical_index, layout_index
+from explorer.geometry import canonical_index, layout_index
 from kernels import METHODS, shared_mask
 
 from .conftest import update_and_wait
@@ -29,7 +29,7 @@ def test_every_method_renders(qtbot, window, name, layout, shape):
 def _center_of_cell(view, index):
     """Widget coordinates of element `index` on a visible face of the block view."""
     g = view._geometry
-    n, c, h, w = canonical_index(index, view.state.layout)
+    n, c, h, w = canonical_index(index, view.scene.settings.layout)
     k = view._blocks.index(n)
     return g.point(k, c + 0.01, h + 0.5, w + 0.5)
 
@@ -86,7 +86,7 @@ def test_huge_tensor_draws_groups_as_regions(qtbot, window):
     update_and_wait(qtbot, window.state, method="channel", shape=(2, 512, 64, 64))
     image = window.tensor_view.grab()  # 4M elements, 262K groups: must not draw them one by one
     assert not image.isNull()
-    assert window.state.computed.hist.sampled
+    assert window.state.scene.hist.sampled
 
 
 def test_compare_view_mirrors_the_main_state(qtbot, window):
@@ -94,18 +94,19 @@ def test_compare_view_mirrors_the_main_state(qtbot, window):
     window.tabs.setCurrentWidget(window.compare)
     compare = window.compare
     assert compare.methods == ["batch", "layer", "instance", "group"]
-    qtbot.waitUntil(lambda: compare.ready() and all(p.state.computed for p in compare.panels.values()),
-                    timeout=20000)
+    qtbot.waitUntil(lambda: compare.ready() and all(p.scene for p in compare.panels.values()), timeout=20000)
     update_and_wait(qtbot, s, selected=(2, 5, 1, 6), seed=3)
-    qtbot.waitUntil(lambda: all(p.state.selected == (2, 5, 1, 6) and p.state.computed is not None
-                                and p.state.computed.request.seed == 3 for p in compare.panels.values()),
-                    timeout=20000)
+    qtbot.waitUntil(compare.ready, timeout=20000)
     for name, panel in compare.panels.items():
-        np.testing.assert_array_equal(panel.state.highlight, shared_mask(name, s.shape, (2, 5, 1, 6),
-                                                                         **panel.state.params))
-    assert compare.panels["group"].state.params == {"groups": 2}
+        shown = panel.scene.settings
+        assert shown.selected == (2, 5, 1, 6) and shown.seed == 3 and shown.method == name
+        np.testing.assert_array_equal(panel.scene.highlight, shared_mask(name, s.shape, (2, 5, 1, 6),
+                                                                         **shown.kernel_params()))
+        np.testing.assert_array_equal(panel.scene.x, s.scene.x)  # one input for every panel
+    assert compare.panels["group"].scene.settings.params == {"groups": 2}
     compare.checks["rms"].setChecked(True)
     assert "rms" in compare.panels and compare.methods[-1] == "rms"
+    qtbot.waitUntil(compare.ready, timeout=20000)
     view = compare.panels["layer"].view
     view.grab()
     pos = _center_of_cell(view, (1, 0, 2, 3))
@@ -120,7 +121,7 @@ def test_histogram_plots_hold_the_counts_and_overlays(qtbot, window):
     import pyqtgraph as pg
     s = window.state
     update_and_wait(qtbot, s, method="group", shape=(4, 8, 6, 6), params={"groups": 4}, selected=(1, 5, 2, 3))
-    c = s.computed
+    c = s.scene
     for key, edges, counts in (("before", c.hist.edges_before, c.hist.counts_before),
                                ("after", c.hist.edges_after, c.hist.counts_after)):
         plot = window.findChild(pg.PlotWidget, f"plot_hist_{key}")
@@ -145,7 +146,7 @@ def test_histogram_axes_stay_put_while_the_data_fills_them(qtbot, window):
     update_and_wait(qtbot, s, params={"eps": 2e-5})  # the output range moves by a hair: the axes stay
     assert view.viewRange() == steady
     update_and_wait(qtbot, s, params={"eps": 3.0})  # the output shrinks to half: the axes follow
-    lo, hi = s.computed.hist.edges_after[[0, -1]]
+    lo, hi = s.scene.hist.edges_after[[0, -1]]
     (x0, x1), _ = view.viewRange()
     assert x0 <= lo and hi <= x1 and (hi - lo) >= STEADY_FILL * (x1 - x0)
 
@@ -155,11 +156,11 @@ def test_panels_refresh_once_no_computation_runs(qtbot, window):
     calls = []
     table.refresh = lambda: calls.append(window.state.computing)  # what the timer calls, recorded
     from explorer.widgets.common import refresh_after
-    timer = refresh_after(table, table.refresh, window.state, delay_ms=1)
+    timer = refresh_after(table, table.refresh, lambda: window.state.computing, delay_ms=1)
     window.state.update(params={"eps": 0.5})
     timer.start()  # fires while the computation runs: waits
     qtbot.waitUntil(lambda: bool(calls), timeout=20000)
-    assert calls == [False] and window.state.computed.request.param_dict["eps"] == 0.5
+    assert calls == [False] and window.state.scene.settings.params["eps"] == 0.5
 
 
 def test_the_first_paint_after_a_change_draws_the_blocks(qtbot, window):

@@ -5,7 +5,7 @@ import pytest
 
 from kernels import METHODS, normalize
 from kernels.inputs import generate
-from kernels.methods import code_for
+from kernels.code import code_for
 from kernels.normalize import prepare
 
 from .references import torch

@@ -1,160 +1,26 @@
-"""Runs an experiment off the GUI thread (progress, cancel, stale runs dropped, one-line errors),
-plus what every experiment view shares: the Run/Cancel/progress bar and the export menu."""
+"""What every experiment view shares: the Run/Cancel/progress bar wired to its worker channel,
+status lines, the export menu, and the plot helpers (histogram ridges, legends, captions)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import threading
-import time
-import traceback
-
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMenu, QMessageBox, QProgressBar, QPushButton, QWidget
 
-from kernels import NormError
-from kernels.experiments import Cancelled
-
-from ..atomic import SaveError, write_text
+from ..atomic import SaveError
 from ..export import copy_widget, save_widget
+from ..worker import one_line
 
-PROGRESS_EVERY_S = 0.05  # at most ~20 progress signals a second, however fast the loop
 CAPTION_STYLE = "color: #444; font-size: 11px;"
 
 pg.setConfigOptions(antialias=True, background="w", foreground="k")
 
 
-def one_line(exc: BaseException) -> str:
-    """The user-facing message of an exception: its first line, or the class name when empty."""
-    text = exc.reason if isinstance(exc, NormError) else str(exc)
-    text = (text or type(exc).__name__).strip().splitlines()[0]
-    return text
-
-
-class ExperimentRunner(QObject):
-    """Runs `job(progress, cancelled)` on one background thread, newest first.
-
-    submit(job) starts a new generation: a run in progress sees cancelled() become True and
-    stops at its next check; its outcome is dropped. Signals arrive on the GUI thread, only
-    for the latest generation: progress(done, total), finished(result), failed(message),
-    cancelled(message) and busyChanged(bool).
-    """
-
-    progress = Signal(int, int)
-    finished = Signal(object)
-    failed = Signal(str)
-    cancelled = Signal(str)
-    busyChanged = Signal(bool)
-    _report = Signal(int, str, object)  # (generation, kind, payload) from the worker thread
-
-    def __init__(self, parent=None, name: str = "experiment"):
-        super().__init__(parent)
-        self.generation = 0
-        self.busy = False
-        self._cancel_generation = -1
-        self._cond = threading.Condition()
-        self._pending = None
-        self._stop = False
-        self._report.connect(self._on_report, Qt.ConnectionType.QueuedConnection)
-        self._thread = threading.Thread(target=self._loop, name=f"norm-explorer-{name}", daemon=True)
-        self._thread.start()
-
-    # -- GUI thread ------------------------------------------------------------------------
-    def submit(self, job) -> int:
-        """Queue job(progress, cancelled) -> result; returns its generation."""
-        with self._cond:
-            if self._stop:
-                return self.generation
-            self.generation += 1
-            self._pending = (self.generation, job)
-            self._cond.notify()
-        self._set_busy(True)
-        return self.generation
-
-    def cancel(self):
-        """Stop the latest run at its next check; `cancelled` follows (nothing when idle)."""
-        with self._cond:
-            if self._pending is not None:  # not started yet: report it cancelled right away
-                self._pending = None
-                self._report.emit(self.generation, "cancelled", "cancelled before it started")
-            self._cancel_generation = self.generation
-
-    def shutdown(self, timeout: float = 10.0):
-        """Stop the thread (the run in progress stops at its next check) and wait for it."""
-        with self._cond:
-            self._stop = True
-            self._pending = None
-            self._cond.notify()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-        self._set_busy(False)
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _on_report(self, generation: int, kind: str, payload):
-        if generation != self.generation or self._stop:
-            return  # stale: a newer run was submitted after this one
-        if kind == "progress":
-            self.progress.emit(*payload)
-            return
-        self._set_busy(False)
-        {"finished": self.finished, "failed": self.failed, "cancelled": self.cancelled}[kind].emit(payload)
-
-    def _set_busy(self, busy: bool):
-        if busy != self.busy:
-            self.busy = busy
-            self.busyChanged.emit(busy)
-
-    # -- worker thread ---------------------------------------------------------------------
-    def _loop(self):
-        while True:
-            with self._cond:
-                while self._pending is None and not self._stop:
-                    self._cond.wait()
-                if self._stop:
-                    return
-                generation, job = self._pending
-                self._pending = None
-            self._run(generation, job)
-
-    def _run(self, generation: int, job):
-        def stale() -> bool:
-            return self._stop or generation != self.generation or generation == self._cancel_generation
-
-        last = [0.0]
-
-        def progress(done, total):
-            now = time.monotonic()
-            if done >= total or now - last[0] >= PROGRESS_EVERY_S:
-                last[0] = now
-                self._report.emit(generation, "progress", (int(done), int(total)))
-
-        try:
-            result = job(progress, stale)
-            if stale():
-                raise Cancelled("cancelled")
-        except Cancelled as exc:
-            kind, payload = "cancelled", one_line(exc)
-        except (ValueError, TypeError) as exc:  # the kernels' checks: a bad setting, said in one line
-            kind, payload = "failed", one_line(exc)
-        except MemoryError:
-            kind, payload = "failed", "not enough memory for these settings: choose smaller sizes"
-        except Exception as exc:  # a bug: one line for the user, the details on stderr
-            traceback.print_exc()
-            kind, payload = "failed", f"internal error ({type(exc).__name__}: {one_line(exc)})"
-        else:
-            kind, payload = "finished", result
-        if not self._stop:
-            self._report.emit(generation, kind, payload)
-
-
 class RunBar(QWidget):
-    """Run and Cancel buttons, a progress bar and a status line, wired to an ExperimentRunner."""
+    """Run and Cancel buttons and a progress bar, wired to a worker channel (explorer.worker)."""
 
-    def __init__(self, runner: ExperimentRunner, run, parent=None):
+    def __init__(self, runner, run, parent=None):
         super().__init__(parent)
         self.runner = runner
         self.button_run = QPushButton("Run", objectName="button_run")
@@ -261,20 +127,6 @@ def guarded(parent: QWidget, action) -> bool:
         warn(parent, one_line(exc))
         return False
     return True
-
-
-def write_csv(path, text: str):
-    """Atomic CSV write (SaveError on failure)."""
-    write_text(path, text)
-
-
-def csv_text(header, rows) -> str:
-    """A CSV table; floats written with repr, so the numbers read back exactly."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([[repr(float(v)) if isinstance(v, float) else v for v in row] for row in rows])
-    return buffer.getvalue()
 
 
 def make_plot(name: str, title: str, x_label: str, y_label: str, tooltip: str = "") -> pg.PlotWidget:

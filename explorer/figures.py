@@ -1,0 +1,140 @@
+"""Figures for the command line: the window's views, the Compare figure and the experiment views
+rendered headless on the offscreen platform, and written by extension. The command line imports
+this module only when it draws; everything else it does needs no Qt."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from .cli_common import IO_FAILURE, CliError
+
+#: The window a `--view window` export lays out (a figure size only scales it).
+WINDOW_SIZE = (1480, 940)
+
+
+def qt_app():
+    """The QApplication, on the offscreen platform unless a platform was chosen explicitly."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import qInstallMessageHandler
+    from PySide6.QtWidgets import QApplication
+    qInstallMessageHandler(_quiet_offscreen_notices)
+    return QApplication.instance() or QApplication(sys.argv[:1])
+
+
+def _quiet_offscreen_notices(kind, context, message):
+    """Drop the offscreen platform's notice about window size hints; pass everything else on."""
+    if "propagateSizeHints" not in message:
+        print(message, file=sys.stderr)
+
+
+def wait_for(predicate, timeout: float = 120.0, what: str = "the computation"):
+    """Process Qt events until predicate() is true."""
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise CliError(f"{what} did not finish within {timeout:.0f} s", IO_FAILURE)
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.005)
+
+
+def save_widget_file(widget, path: str, size=None, dpi: float = 96.0):
+    """Write a widget to .png or .svg; an I/O failure becomes CliError(code=1)."""
+    from PySide6.QtCore import QSize
+
+    from .atomic import SaveError
+    from .export import save_widget
+    try:
+        save_widget(widget, path, QSize(*size) if size else None, dpi)
+    except SaveError as exc:
+        raise CliError(str(exc), IO_FAILURE) from None
+
+
+def export_view(settings, file, view: str, out: str, size=None, dpi: float = 96.0):
+    """Render one view of the main window for `settings` (file: (FileRef, array) of a loaded input)
+    to `out`; returns the Scene drawn."""
+    app = qt_app()  # noqa: F841 (keeps the application alive while the window exists)
+    from .main_window import MainWindow
+    from .state import AppState
+    state = AppState()
+    window = MainWindow(state)
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    try:
+        _show(state, settings, file)
+        target = _view(window, view)
+        window.settle()
+        save_widget_file(target, out, size, dpi)
+        return state.scene
+    finally:
+        window.close()
+        state.shutdown()
+
+
+def _show(state, settings, file):
+    seen = []
+    state.resultChanged.connect(lambda: seen.append(True))
+    state.apply(settings, file)
+    wait_for(lambda: (seen and not state.computing) or state.error)
+    if state.error:
+        raise CliError(state.error)
+
+
+def _view(window, name: str):
+    if name == "compare":
+        window.tabs.setCurrentWidget(window.compare)
+        wait_for(window.compare.ready, what="the comparison")
+        return window.compare
+    if name == "values":
+        window.view_tabs.setCurrentWidget(window.value_view)
+    return {"histograms": window.histograms, "tensor": window.tensor_view, "values": window.value_view,
+            "groups": window.group_stats.plot, "window": window}[name]
+
+
+def export_compare(settings, file, methods, out: str, size=None, dpi: float = 96.0):
+    """The Compare figure of `methods` for `settings`, written to `out`."""
+    app = qt_app()  # noqa: F841
+    from .state import AppState
+    from .widgets.compare_view import CompareView
+    state = AppState(settings=settings)
+    if file is not None:
+        state.apply(settings, file)
+    view = CompareView(state, methods)
+    view.resize(*(size or (1600, 700)))
+    view.show()
+    try:
+        view.sync()
+        wait_for(view.ready, what="the comparison")
+        errors = [f"{n}: {p.error}" for n, p in view.panels.items() if p.error]
+        if errors:
+            raise CliError(errors[0])
+        save_widget_file(view, out, size, dpi)
+    finally:
+        state.shutdown()
+        view.close()
+
+
+def export_experiment(kind: str, configure, out: str, size=None, dpi: float = 96.0):
+    """Run an experiment view (kind: depth, steps or weights) set up by configure(view), and write it."""
+    app = qt_app()  # noqa: F841
+    if kind == "depth":
+        from .experiments.depth_view import DepthView as View
+    elif kind == "steps":
+        from .experiments.steps_view import StepsView as View
+    else:
+        from .experiments.weights_view import WeightsView as View
+    view = View(autorun=False)
+    configure(view)
+    view.resize(*(size or (1400, 900)))
+    view.show()
+    try:
+        view.run()
+        wait_for(lambda: not view.busy, timeout=600)
+        if view.error:
+            raise CliError(f"the experiment failed: {view.error}", IO_FAILURE)
+        save_widget_file(view, out, size, dpi)
+    finally:
+        view.shutdown()
+        view.close()

@@ -17,7 +17,9 @@ run: $(STAMP)
 	$(VENV)/bin/norm-explorer
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q --durations=15
 
 bench: $(STAMP)
 	$(PY) -m kernels.bench

@@ -130,7 +130,7 @@ def _compute(settings, file):
 
 
 def _write_data(scene, path):
-    from .export import save_npy, save_stats_csv
+    from .data_files import save_npy, save_stats_csv
     if path.lower().endswith(".csv"):
         _saved(lambda: save_stats_csv(scene.groups, scene.settings.layout, path))
     else:

@@ -1,20 +1,17 @@
-"""Exports: any widget to PNG (chosen size and DPI) or SVG (vector paths through QSvgGenerator,
-since pyqtgraph 0.14's SVGExporter fails on ordinary plots), the clipboard, the per-group
-statistics to CSV and the tensors to .npy. Every file is written atomically."""
+"""Figures: any widget to PNG (chosen size and DPI) or SVG (vector paths through QSvgGenerator,
+since pyqtgraph 0.14's SVGExporter fails on ordinary plots), or the clipboard. Every file is
+written atomically. The numbers (CSV, .npy) are in explorer.data_files, without Qt."""
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
-from .atomic import SaveError, atomic_path, write_bytes, write_text
+from .atomic import SaveError, atomic_path
 
 IMAGE_FORMATS = (".png", ".svg")
 DATA_FORMATS = (".csv", ".npy", ".json")
@@ -121,27 +118,3 @@ def save_widget(widget: QWidget, path, size: QSize | None = None, dpi: float = S
 
 def copy_widget(widget: QWidget):
     QGuiApplication.clipboard().setImage(render_image(widget))
-
-
-def stats_csv(groups, layout: str) -> str:
-    """One row per statistics group: its index along each axis of a statistic, element count,
-    mean and biased variance before and after."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["group"] + [f"index_{a}" for a in layout]
-                    + ["count", "mean_before", "var_before", "mean_after", "var_after"])
-    for row in range(len(groups)):
-        writer.writerow([row, *groups.coordinates(row), int(groups.count[row]),
-                         *(repr(float(a[row])) for a in (groups.mean_before, groups.var_before, groups.mean_after,
-                                                         groups.var_after))])
-    return buffer.getvalue()
-
-
-def save_stats_csv(groups, layout: str, path):
-    write_text(path, stats_csv(groups, layout))
-
-
-def save_npy(array: np.ndarray, path):
-    buffer = io.BytesIO()
-    np.save(buffer, np.asarray(array), allow_pickle=False)
-    write_bytes(path, buffer.getvalue())

@@ -110,7 +110,7 @@ def changes_from_flags(args, method: str | None = None) -> dict:
 def _params_from_flags(args, method: str) -> dict:
     spec = METHODS.get(method)
     params = {}
-    for name, param in param_declarations().items():
+    for name in param_declarations():
         text = getattr(args, f"param_{name}", None)
         if text is None:
             continue

@@ -5,20 +5,32 @@ from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QScrollArea, QSplitter, QTabWidget, QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QWidget,
+)
 
 from kernels import METHODS
 
 from . import __version__
 from .atomic import SaveError
+from .data_files import save_npy, save_stats_csv
 from .experiments.depth_view import DepthView
 from .experiments.steps_view import StepsView
 from .experiments.weights_view import WeightsView
-from .export import copy_widget, save_npy, save_stats_csv
+from .export import copy_widget
 from .file_loading import FILE_FILTER, LoadError, load, open_file
 from .session import SessionError, open_session, save_session
-from .settings_store import qsettings, restore_state, save_state
+from .settings_store import load_settings, qsettings, save_settings
 from .state import AppState
 from .widgets.compare_view import CompareView
 from .widgets.controls import ControlPanel
@@ -30,6 +42,9 @@ from .widgets.open_dialog import OpenTensorDialog
 from .widgets.tensor_view import TensorView
 from .widgets.value_view import ValueView
 
+#: The experiment tabs: title -> view class.
+EXPERIMENTS = {"Depth": DepthView, "Training steps": StepsView, "Weights": WeightsView}
+
 
 class MainWindow(QMainWindow):
     """MainWindow(state=None) builds the whole window; window.state is the AppState.
@@ -39,9 +54,12 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self._owns_state = state is None
         self._remember = remember
-        self.state = state if state is not None else AppState()
-        if remember:
-            restore_state(self.state)
+        remembered = load_settings() if remember else None
+        if state is None:
+            state = AppState(settings=remembered)
+        elif remembered is not None:
+            state.apply(remembered)
+        self.state = state
         self.setWindowTitle("Norm Explorer")
         self.setObjectName("main_window")
         self.resize(1560, 960)
@@ -60,11 +78,10 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(objectName="tabs_main")
         self.tabs.addTab(explore, "Explore")
         self.tabs.addTab(self.compare, "Compare")
-        # the experiments compute when their tab is first opened, not at start-up
-        self.experiments = {"Depth": DepthView(autorun=False), "Training steps": StepsView(autorun=False),
-                            "Weights": WeightsView(autorun=False)}
-        for title, view in self.experiments.items():
-            self.tabs.addTab(_scrolling(view), title)  # their minimum size must not widen the window
+        # the experiment views are built, and run, when their tab is first opened: a quick start-up
+        self.experiments: dict = {}  # title -> view, for the tabs opened so far
+        for title in EXPERIMENTS:
+            self.tabs.addTab(_scrolling(), title)  # their minimum size must not widen the window
         self.tabs.currentChanged.connect(self._first_run)
         self.tabs.currentChanged.connect(self._docks_for_tab)
         self._explore_docks: dict = {}
@@ -313,9 +330,10 @@ class MainWindow(QMainWindow):
             dock.setVisible(dock is self.dock_controls and index == 1 and self._explore_docks[dock])
 
     def _first_run(self, index: int):
-        view = self.tabs.widget(index)
-        view = view.widget() if isinstance(view, QScrollArea) else view
-        if view in self.experiments.values() and view.result is None and not view.busy:
+        title = self.tabs.tabText(index)
+        if title in EXPERIMENTS and title not in self.experiments:
+            view = self.experiments[title] = EXPERIMENTS[title](autorun=False)
+            self.tabs.widget(index).setWidget(view)
             view.run()
 
     def show_shortcuts(self):
@@ -344,7 +362,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event):
         if self._remember:
             store = qsettings()
-            save_state(self.state, store)
+            save_settings(self.state.settings, store)
             store.setValue("geometry", self.saveGeometry())
             store.setValue("window_state", self.saveState())
         if self._owns_state:
@@ -354,8 +372,7 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def _scrolling(widget: QWidget) -> QScrollArea:
+def _scrolling() -> QScrollArea:
     area = QScrollArea()
     area.setWidgetResizable(True)
-    area.setWidget(widget)
     return area

@@ -13,8 +13,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels import (GroupMoments, GroupStats, finite_range, generate, get_ops, group_moments, histograms, normalize,
-                     permutation, summary_from)
+from kernels import (
+    GroupMoments,
+    GroupStats,
+    finite_range,
+    generate,
+    get_ops,
+    group_moments,
+    histograms,
+    normalize,
+    permutation,
+    summary_from,
+)
 
 from .cache import LRU
 from .limits import FILES_KEPT, INPUT_STATS_KEPT, INPUTS_KEPT, MOMENTS_KEPT, RUNNING_KEPT, WARMUP_STEPS
@@ -40,7 +50,7 @@ class InputStats:
     boxes: dict = field(default_factory=dict)  # overlay row -> (flat positions, scale, input values there)
 
     @classmethod
-    def of(cls, x, sharing, backend: str, device: str, moments_cache) -> "InputStats":
+    def of(cls, x, sharing, backend: str, device: str, moments_cache) -> InputStats:
         ops = get_ops(backend, device)
         part = sharing.table
         xe = ops.reshape(ops.asarray(x), part.expanded_shape)

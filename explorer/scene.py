@@ -107,7 +107,7 @@ class Scene:
         """True where an element's value enters the selected element's statistics."""
         return self.sharing.mask(self.settings.selected)
 
-    def with_settings(self, settings: Settings) -> "Scene":
+    def with_settings(self, settings: Settings) -> Scene:
         """The same computation drawn with other drawing-only settings (log counts)."""
         return replace(self, settings=settings)
 

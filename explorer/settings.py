@@ -17,15 +17,23 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from math import prod
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from kernels import (GENERATORS, METHODS, NormError, available_backends, available_devices, parse_bool, prepare,
-                     resolve_params)
+from kernels import (
+    GENERATORS,
+    METHODS,
+    NormError,
+    available_backends,
+    available_devices,
+    parse_bool,
+    prepare,
+    resolve_params,
+)
 
 from .geometry import viewable_layout
 from .limits import MAX_ELEMENTS
@@ -209,7 +217,7 @@ class Settings:
             self.prepared()
         except NormError as exc:
             return exc.reason
-        if self.backend not in available_backends():
+        if self.backend != "numpy" and self.backend not in available_backends():  # numpy: no torch import
             return f"backend {self.backend!r} is not available here ({', '.join(available_backends())} are)"
         devices = available_devices(self.backend)
         if self.device not in devices:
@@ -228,13 +236,13 @@ class Settings:
         except ValueError:
             return resolve_params(spec, self.layout, self.shape, {})
 
-    def differs_only_in_drawing(self, other: "Settings") -> bool:
+    def differs_only_in_drawing(self, other: Settings) -> bool:
         """Whether self and other compute the same and differ in drawing-only settings at most."""
         return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self)
                    if declared(f).computes)
 
     # -- writing -------------------------------------------------------------------------------
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         """New settings with `changes` applied and checked, all or nothing (SettingError otherwise).
         Settings that follow from a change follow it: a new layout carries the sizes and the selected
         element by axis letter, a new method keeps the parameters it also takes and accepts, the
@@ -252,6 +260,8 @@ class Settings:
         new["shape"] = _shape_for(self, new, given)
         if "method" in given and "params" not in given and new["method"] != self.method:
             new["params"] = _carried_params(new, self.params)
+        elif "params" in given:
+            new["params"] = _typed_params(new)
         if "backend" in given and "device" not in given and new["backend"] == "numpy":
             new["device"] = "cpu"
         new["selected"] = _selected_for(self, new, given)
@@ -404,6 +414,17 @@ def _selected_for(old: Settings, new: dict, given: dict) -> tuple:
     return tuple(min(by_axis.get(a, 0), s - 1) for a, s in zip(layout, shape))
 
 
+def _typed_params(new: dict) -> Params:
+    """The given parameters as the registry reads them ("2" -> 2, [0, 1] -> (0.0, 1.0)) when they are
+    valid; as given otherwise (problem() then says what is wrong)."""
+    given = new["params"]
+    try:
+        resolved = _prepared(new["method"], new["shape"], new["layout"], new["training"], given)[0]
+    except (NormError, TypeError):
+        return given
+    return Params({k: resolved[k] for k in given.as_dict()})
+
+
 def _carried_params(new: dict, old_params: Params) -> Params:
     """After a method change: the parameters the new method also has and accepts as they are
     (GroupNorm's groups=4 would break Custom axes, whose axes exclude C by default)."""
@@ -464,10 +485,10 @@ def from_plain(data: dict, where: str = "settings") -> dict:
             raise SettingError(f"{name} should be a list of integers, not {value!r}"[:200])
         if kind == "params":
             value = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
-        if kind == "file" and value is not None:
-            if not isinstance(value.get("path"), str) or not isinstance(value.get("key", ""), str) \
-                    or not isinstance(value.get("layout", "NCHW"), str):
-                raise SettingError("file should be {\"path\": ..., \"key\": ..., \"layout\": ...}")
+        if kind == "file" and value is not None and not (
+                isinstance(value.get("path"), str) and isinstance(value.get("key", ""), str)
+                and isinstance(value.get("layout", "NCHW"), str)):
+            raise SettingError("file should be {\"path\": ..., \"key\": ..., \"layout\": ...}")
         out[name] = tuple(value) if kind in ("shape", "index") else value
     return out
 

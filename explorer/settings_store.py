@@ -9,7 +9,7 @@ import os
 
 from PySide6.QtCore import QSettings
 
-from .settings import DEFAULTS, FIELDS, SettingError, from_plain, to_plain
+from .settings import DEFAULTS, FIELDS, SettingError, Settings, from_plain, to_plain
 
 
 def qsettings() -> QSettings:
@@ -19,25 +19,20 @@ def qsettings() -> QSettings:
     return QSettings("NormExplorer", "norm-explorer")
 
 
-def save_state(state, store: QSettings | None = None):
-    store = store or qsettings()
-    store.setValue("session", json.dumps(to_plain(state.settings, remembered_only=True)))
+def save_settings(settings: Settings, store: QSettings | None = None):
+    (store or qsettings()).setValue("session", json.dumps(to_plain(settings, remembered_only=True)))
 
 
-def restore_state(state, store: QSettings | None = None) -> bool:
-    """Apply remembered settings; anything malformed, or settings that no longer compute, leave the
-    defaults in place."""
-    store = store or qsettings()
-    raw = store.value("session")
+def load_settings(store: QSettings | None = None) -> Settings | None:
+    """The remembered settings, or None when there are none, or they are malformed, or they no
+    longer compute (the app then starts from the defaults)."""
+    raw = (store or qsettings()).value("session")
     if not raw:
-        return False
+        return None
     try:
         data = json.loads(raw)
         remembered = {k: v for k, v in data.items() if k in FIELDS and FIELDS[k].remembered}
         settings = DEFAULTS.replace(**from_plain(remembered))
     except (ValueError, TypeError, AttributeError, RecursionError, SettingError):
-        return False
-    if settings.problem():
-        return False
-    state.apply(settings)
-    return True
+        return None
+    return None if settings.problem() else settings

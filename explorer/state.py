@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from .file_loading import file_ref, load
 from .limits import reuse_freed_memory
 from .pipeline import Pipeline
-from .settings import FIELDS, FILE_INPUT, FileRef, Settings, SettingError
+from .settings import FIELDS, FILE_INPUT, FileRef, SettingError, Settings
 from .worker import Worker
 
 BUSY_AFTER_MS = 100

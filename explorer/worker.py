@@ -19,13 +19,9 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 from kernels.experiments import Cancelled
 
+from .messages import one_line
+
 PROGRESS_EVERY_S = 0.05  # at most ~20 progress signals a second, however fast the loop
-
-
-def one_line(exc: BaseException) -> str:
-    """The user-facing message of an exception: its first line (a NormError's reason), or its class name."""
-    text = getattr(exc, "reason", None) or str(exc)
-    return (text or type(exc).__name__).strip().splitlines()[0]
 
 
 class Channel(QObject):
@@ -38,7 +34,7 @@ class Channel(QObject):
     progress = Signal(int, int)
     busyChanged = Signal(bool)
 
-    def __init__(self, worker: "Worker", name: str):
+    def __init__(self, worker: Worker, name: str):
         super().__init__(worker)
         self.worker, self.name = worker, name
         self.generation = 0  # of the latest job submitted

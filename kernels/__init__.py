@@ -17,14 +17,32 @@ kernels but its `experiments` subpackage):
 
 from .backend import available_backends, available_devices, bin_counts, get_ops, torch_missing_reason
 from .code import code_for
+from .core import NormError, Result, normalize, prepare, shared_mask
 from .inputs import GENERATORS, generate
-from .layouts import BATCH, CHANNEL, COMMON_LAYOUTS, all_layouts, canonical_order, check_layout, permutation, spatial_axes
+from .layouts import (
+                        BATCH,
+                        CHANNEL,
+                        COMMON_LAYOUTS,
+                        all_layouts,
+                        canonical_order,
+                        check_layout,
+                        permutation,
+                        spatial_axes,
+)
 from .methods import METHODS
-from .normalize import NormError, Result, normalize, prepare, shared_mask
 from .partition import ChannelWindow, Partition
 from .registry import FAMILIES, Param, parse_bool, resolve_params
-from .summaries import (GroupMoments, GroupStats, Histograms, Summary, finite_range, group_moments, histograms,
-                        summarize, summary_from)
+from .summaries import (
+                        GroupMoments,
+                        GroupStats,
+                        Histograms,
+                        Summary,
+                        finite_range,
+                        group_moments,
+                        histograms,
+                        summarize,
+                        summary_from,
+)
 
 __all__ = ["METHODS", "FAMILIES", "Param", "resolve_params", "parse_bool", "prepare", "code_for",
            "normalize", "shared_mask", "Result", "NormError", "available_backends", "available_devices",

@@ -15,7 +15,7 @@ import numpy as np
 BACKENDS = ("numpy", "torch")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _import_torch():
     """(torch module or None, reason why not)."""
     try:
@@ -47,8 +47,8 @@ def available_backends() -> tuple[str, ...]:
 def available_devices(backend: str = "torch") -> list[str]:
     """Devices usable with `backend`: always 'cpu'; 'cuda:N' and 'mps' when torch sees them."""
     devices = ["cpu"]
-    torch = torch_or_none()
-    if backend != "torch" or torch is None:
+    torch = torch_or_none() if backend == "torch" else None  # the numpy backend never imports torch
+    if torch is None:
         return devices
     if torch.cuda.is_available():
         devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
@@ -63,7 +63,7 @@ def _canonical_device(device: str) -> str:
     return "cuda:0" if device == "cuda" else device
 
 
-def get_ops(backend: str, device: str = "cpu") -> "Ops":
+def get_ops(backend: str, device: str = "cpu") -> Ops:
     """The operations for `backend` on `device`; ValueError says which ones exist."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 
 from .backend import torch_or_none
+from .core import normalize
 from .inputs import generate
-from .normalize import normalize
 
 
 def torch_references(torch):
@@ -64,9 +65,9 @@ def main(argv=None) -> int:
         t = torch.from_numpy(x)
         for name, ref in refs.items():
             params = {"groups": min(32, shape[1])} if name == "group" else {}
-            base = best_ms(lambda: ref(t), args.repeats)
-            ours_np = best_ms(lambda: normalize(x, name, **params), args.repeats)
-            ours_t = best_ms(lambda: normalize(t, name, backend="torch", **params), args.repeats)
+            base = best_ms(partial(ref, t), args.repeats)
+            ours_np = best_ms(partial(normalize, x, name, **params), args.repeats)
+            ours_t = best_ms(partial(normalize, t, name, backend="torch", **params), args.repeats)
             print(f"{name:>9} {str(shape):>18} {base:9.2f} {ours_np / base:8.2f} {ours_t / base:16.2f}")
     return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .layouts import BATCH, CHANNEL, canonical_order, permutation, spatial_axes
 
+
 def _fmt(v) -> str:
     return "None" if v is None else (f"{v:g}" if isinstance(v, float) else repr(v))
 

@@ -7,9 +7,9 @@ The sample image is procedural (no download), shipped as resources/sample_image.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

@@ -8,11 +8,35 @@ from __future__ import annotations
 
 from math import prod
 
-from .code import (code_batch, code_channel, code_custom, code_frn, code_ghost, code_group, code_instance, code_layer,
-                   code_lrn, code_minmax, code_pixel, code_renorm, code_rms, code_standardize)
+from .code import (
+    code_batch,
+    code_channel,
+    code_custom,
+    code_frn,
+    code_ghost,
+    code_group,
+    code_instance,
+    code_layer,
+    code_lrn,
+    code_minmax,
+    code_pixel,
+    code_renorm,
+    code_rms,
+    code_standardize,
+)
 from .layouts import BATCH, CHANNEL, permutation, spatial_axes
-from .moments import (affine, channel_vector, group_map, group_warnings, inverse_std, moments, per_channel, standardize,
-                      to_stat, update_running)
+from .moments import (
+    affine,
+    channel_vector,
+    group_map,
+    group_warnings,
+    inverse_std,
+    moments,
+    per_channel,
+    standardize,
+    to_stat,
+    update_running,
+)
 from .partition import ChannelWindow
 from .registry import Method, Param, default_batch_axes, default_groups, default_virtual_batch
 
@@ -466,8 +490,8 @@ _ENTRIES = [
         family="activation",
         axes="*",
         centers=False,
-        params=(Param("eps", "float", 1e-6, "added to ν² (the paper learns it for 1x1 maps; its absolute value is used)",
-                  log=True),
+        params=(Param("eps", "float", 1e-6, "added to ν² (the paper learns it for 1x1 maps; its absolute value is "
+                                            "used)", log=True),
             Param("tau", "float", 0.0, "TLU threshold τ: z = max(y, τ)"),
             Param("tlu", "bool", True, "apply the thresholded linear unit"), *AFFINE),
         formula="ν² = mean(x²) over (H, W);  y = γ · x / √(ν² + |ε|) + β;  z = max(y, τ)",

@@ -153,7 +153,7 @@ class Partition:
     unit = "group"
 
     @property
-    def table(self) -> "Partition":
+    def table(self) -> Partition:
         return self
 
     # -- words ---------------------------------------------------------------------------

@@ -7,8 +7,9 @@ rules that turn a caller's keywords into a complete, validated parameter dict.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .layouts import BATCH, CHANNEL, spatial_axes
 from .partition import Partition
@@ -35,7 +36,7 @@ class Param:
     choices: tuple = ()
     log: bool = False  # a display hint: values span decades (eps, alpha), step them by factors
 
-    def default_for(self, info: "ShapeInfo"):
+    def default_for(self, info: ShapeInfo):
         return self.default(info) if callable(self.default) else self.default
 
 

@@ -83,7 +83,7 @@ class GroupStats:
         return tuple(int(i) for i in np.unravel_index(row, self.stat_shape))
 
     @classmethod
-    def of(cls, before: GroupMoments, after: GroupMoments) -> "GroupStats":
+    def of(cls, before: GroupMoments, after: GroupMoments) -> GroupStats:
         return cls(before.stat_shape, before.count, before.mean, before.var, after.mean, after.var)
 
 

@@ -9,13 +9,19 @@ import textwrap
 from pathlib import Path
 
 from kernels import METHODS
-from kernels.experiments import DepthConfig, StepsConfig, article_config
-from kernels.experiments import depth as depth_module
-from kernels.experiments import steps as steps_module
+from kernels.experiments import DepthConfig, StepsConfig, article_config, run_depth, validate_depth, validate_steps
 
 from ..cli_common import IO_FAILURE, CliError, check_extension, parse_size
-from .runs import compute_bundle, compute_weights, depth_csv, depth_numbers, steps_csv, steps_numbers, weights_csv, \
-    weights_numbers
+from .runs import (
+    compute_bundle,
+    compute_weights,
+    depth_csv,
+    depth_numbers,
+    steps_csv,
+    steps_numbers,
+    weights_csv,
+    weights_numbers,
+)
 
 OUT_EXTENSIONS = (".png", ".svg", ".csv", ".json")
 DEFAULT_SIZE = (1400, 900)
@@ -128,14 +134,14 @@ def depth_config(args) -> DepthConfig:
                   seed=parse_int(args.seed, "--seed", 0, MAX_SEED))
     params = dict(base.norm_params) if args.article and norm == "batch" else {}
     cfg = DepthConfig(samples=100, features=20, inputs="uniform", norm=norm, norm_params=params, **values)
-    return _kernel_checked(depth_module.validate, cfg)
+    return _kernel_checked(validate_depth, cfg)
 
 
 def cmd_depth(args) -> int:
     suffix, size = _common_output(args)
     cfg = depth_config(args)
     if suffix in (".csv", ".json"):
-        result = _kernel_checked(depth_module.run_depth, cfg)
+        result = _kernel_checked(run_depth, cfg)
         _write(args.out, depth_csv(result) if suffix == ".csv" else json.dumps(depth_numbers(result), indent=1))
         return 0
     _run_view("depth", lambda view: view.set_config(
@@ -162,7 +168,7 @@ def steps_config(args) -> StepsConfig:
                       drift=parse_choice(args.drift, "--drift", ("none", "shift", "domain")),
                       drift_step=parse_int(args.drift_step, "--drift-step", 0, 5000), momentum=momentum,
                       momentum_convention=convention, seed=parse_int(args.seed, "--seed", 0, MAX_SEED))
-    return _kernel_checked(steps_module.validate, cfg)
+    return _kernel_checked(validate_steps, cfg)
 
 
 def cmd_steps(args) -> int:
@@ -193,7 +199,7 @@ def weights_settings(args) -> dict:
     parts = str(args.shape).split(",")
     if len(parts) != 4:
         raise CliError(f"--shape {args.shape!r}: give four sizes O,I,kH,kW, e.g. 8,4,3,3")
-    shape = tuple(parse_int(p, f"--shape {axis}", 1, hi) for p, axis, hi in zip(parts, "O I kH kW".split(),
+    shape = tuple(parse_int(p, f"--shape {axis}", 1, hi) for p, axis, hi in zip(parts, ["O", "I", "kH", "kW"],
                                                                                  (32, 32, 7, 7)))
     dim = None if str(args.dim).strip().lower() in ("none", "-1") else parse_int(args.dim, "--dim", 0, 3)
     select = args.select.split(",")

@@ -7,8 +7,17 @@ import html
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import (QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from kernels import METHODS
 from kernels.experiments import DepthConfig, article_config, run_depth
@@ -16,8 +25,8 @@ from kernels.experiments import DepthConfig, article_config, run_depth
 from ..palette import AFTER, BEFORE, SELECTED
 from ..widgets.common import blocked
 from .runs import STAGE_NAMES, depth_csv, write_csv
-from .view_parts import caption, common_edges, hist_item, make_plot, show_outcome, two_line_title
 from .view_base import ExperimentView
+from .view_parts import caption, common_edges, hist_item, make_plot, show_outcome, two_line_title
 
 KINDS = ("dense", "conv")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "gelu", "selu")
@@ -193,7 +202,7 @@ class DepthView(ExperimentView):
         for plot in (self.plot_mean, self.plot_std):
             plot.clear()
             key = "mean" if plot is self.plot_mean else "std"
-            for stage, title, color in STAGES:
+            for stage, _, color in STAGES:
                 y = np.array([getattr(getattr(r, stage), key) for r in layers])
                 dashed = stage == "normed" and res.config.norm is None  # equals W·x + b: keep both visible
                 pen = pg.mkPen(color, width=2, style=pg.QtCore.Qt.PenStyle.DashLine if dashed else

@@ -7,13 +7,24 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
-from kernels.experiments import (DEFAULT_SIZES, FREEZE_MODES, StepsConfig, batch_noise, layer_effect, run_freeze,
-                                 run_steps, sample_dependence, spectral_norm, unbiased_shrink, weight_norm,
-                                 weight_shared_mask, weight_standardization)
+from kernels.experiments import (
+    DEFAULT_SIZES,
+    FREEZE_MODES,
+    StepsConfig,
+    batch_noise,
+    layer_effect,
+    run_freeze,
+    run_steps,
+    sample_dependence,
+    spectral_norm,
+    unbiased_shrink,
+    weight_norm,
+    weight_shared_mask,
+    weight_standardization,
+)
 
 from ..atomic import write_text
 
@@ -169,7 +180,7 @@ class WeightsResult:
 
     kind: str
     shape: tuple
-    dim: Optional[int]
+    dim: int | None
     iterations: int
     seed: int
     weight: np.ndarray

@@ -3,17 +3,24 @@ eval output, Batch Renormalization, batch-size noise, the unbiased-variance shri
 
 from __future__ import annotations
 
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QTabWidget,
+    QWidget,
+)
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QTabWidget,
-                               QWidget)
-
-from kernels.experiments import (StepsConfig)
+from kernels.experiments import StepsConfig
 
 from ..widgets.common import blocked
 from .runs import StepsBundle, compute_bundle, steps_csv, write_csv
-from .view_parts import show_outcome
 from .steps_plots import BatchSizeTab, FreezeTab, RunningTab
 from .view_base import ExperimentView
+from .view_parts import show_outcome
 
 DRIFTS = (("none", "none"), ("shift (mean + 1, std × 2)", "shift"), ("new domain", "domain"))
 class StepsView(ExperimentView):

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMenu, QMessageB
 
 from ..atomic import SaveError
 from ..export import copy_widget, save_widget
-from ..worker import one_line
+from ..messages import one_line
 
 CAPTION_STYLE = "color: #444; font-size: 11px;"
 

@@ -3,8 +3,6 @@ weight standardization on a conv weight, which weights share a norm, and the eff
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -15,9 +13,17 @@ from kernels.experiments import weight_shared_mask
 from ..palette import AFTER, BEFORE
 from ..widgets.common import blocked
 from .runs import WeightsResult, compute_weights, weights_csv, write_csv
-from .view_parts import (add_legend, caption, common_edges, hist_item, make_plot, show_outcome,
-                     status_label, two_line_title)
 from .view_base import ExperimentView
+from .view_parts import (
+    add_legend,
+    caption,
+    common_edges,
+    hist_item,
+    make_plot,
+    show_outcome,
+    status_label,
+    two_line_title,
+)
 from .weight_tiles import WeightTiles
 
 KINDS = (("weight_norm", "Weight normalization"), ("spectral_norm", "Spectral normalization"),
@@ -43,7 +49,7 @@ class WeightsView(ExperimentView):
 
     def __init__(self, parent=None, autorun: bool = True):
         super().__init__("weights", parent)
-        self.computed: Optional[WeightsResult] = None
+        self.computed: WeightsResult | None = None
         self.selected = (0, 0, 0, 0)
         self.label_explanation = caption("", "label_explanation")
         layout = QHBoxLayout(self)

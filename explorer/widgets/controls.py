@@ -7,11 +7,29 @@ from math import prod
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QPushButton, QScrollArea,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
-from kernels import (COMMON_LAYOUTS, FAMILIES, GENERATORS, METHODS, all_layouts, available_backends,
-                     available_devices, torch_missing_reason)
+from kernels import (
+    COMMON_LAYOUTS,
+    FAMILIES,
+    GENERATORS,
+    METHODS,
+    all_layouts,
+    available_backends,
+    available_devices,
+    torch_missing_reason,
+)
 
 from ..settings import FIELDS, FILE_INPUT
 from .common import INVALID_STYLE, blocked, error_label, hint_label, mark_invalid, set_value

@@ -13,14 +13,13 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 from ..palette import AFTER, BEFORE, overlay_color
 from .histogram_item import HistogramItem
 
-
 AXIS_WIDTH = 58  # pixels: room for the count axis' label and ticks up to 6 digits
 #: The histograms keep their view while the data fills at least this fraction of it.
 STEADY_FILL = 0.85
 RANGE_MARGIN = 0.05  # of the data's span, on either side of the histogram
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _overlay_pen(k: int, bold: bool):
     return pg.mkPen(overlay_color(k), width=2.5 if bold else 1.3)
 

@@ -7,7 +7,7 @@ import re
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QSpinBox, QWidget
 
-from kernels.layouts import BATCH, CHANNEL
+from kernels import BATCH, CHANNEL
 
 from .common import SciSpinBox, blocked, mark_invalid, set_value
 

@@ -4,19 +4,48 @@ installed), no Qt. Long runs take progress(done, total) and cancelled() callable
 `Cancelled` when cancelled() returns True; every run is reproducible for its seed."""
 
 from ._common import MAX_VALUES, Cancelled, Values
-from .batch_size import (DEFAULT_SIZES, DependenceResult, NoiseResult, ShrinkResult, batch_noise, sample_dependence,
-                         unbiased_factor, unbiased_shrink)
+from .batch_size import (
+                         DEFAULT_SIZES,
+                         DependenceResult,
+                         NoiseResult,
+                         ShrinkResult,
+                         batch_noise,
+                         sample_dependence,
+                         unbiased_factor,
+                         unbiased_shrink,
+)
 from .depth import DepthConfig, DepthResult, LayerRecord, article_config, run_depth
-from .steps import (FREEZE_MODES, FreezeResult, StepsConfig, StepsResult, batch_at, distribution_at, run_freeze,
-                    run_steps)
-from .weights import (WEIGHT_KINDS, LayerEffect, SpectralNormResult, StandardizedWeight, WeightNormResult, layer_effect,
-                      normalize_weight, spectral_norm, weight_norm, weight_shared_mask, weight_standardization)
+from .depth import validate as validate_depth
+from .steps import (
+                         FREEZE_MODES,
+                         FreezeResult,
+                         StepsConfig,
+                         StepsResult,
+                         batch_at,
+                         distribution_at,
+                         run_freeze,
+                         run_steps,
+)
+from .steps import validate as validate_steps
+from .weights import (
+                         WEIGHT_KINDS,
+                         LayerEffect,
+                         SpectralNormResult,
+                         StandardizedWeight,
+                         WeightNormResult,
+                         layer_effect,
+                         normalize_weight,
+                         spectral_norm,
+                         weight_norm,
+                         weight_shared_mask,
+                         weight_standardization,
+)
 
 __all__ = [
     "Cancelled", "Values", "MAX_VALUES",
-    "DepthConfig", "DepthResult", "LayerRecord", "article_config", "run_depth",
-    "StepsConfig", "StepsResult", "FreezeResult", "FREEZE_MODES", "run_steps", "run_freeze", "batch_at",
-    "distribution_at",
+    "DepthConfig", "DepthResult", "LayerRecord", "article_config", "run_depth", "validate_depth",
+    "StepsConfig", "StepsResult", "validate_steps", "FreezeResult", "FREEZE_MODES", "run_steps", "run_freeze",
+    "batch_at", "distribution_at",
     "DEFAULT_SIZES", "NoiseResult", "DependenceResult", "ShrinkResult", "batch_noise", "sample_dependence",
     "unbiased_factor", "unbiased_shrink",
     "WEIGHT_KINDS", "WeightNormResult", "SpectralNormResult", "StandardizedWeight", "LayerEffect", "weight_norm",

@@ -3,8 +3,8 @@ argument checks that raise one-line ValueErrors, and sampled values for histogra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -23,7 +23,7 @@ class Loop:
     (`check()`) and after the last, and raises `Cancelled` when it returns True.
     """
 
-    def __init__(self, total: int, progress: Optional[Callable] = None, cancelled: Optional[Callable] = None):
+    def __init__(self, total: int, progress: Callable | None = None, cancelled: Callable | None = None):
         self.total, self.done = max(1, int(total)), 0
         self.progress, self.cancelled = progress, cancelled
 
@@ -64,7 +64,7 @@ def summarize(x, seed: int = 0, max_values: int = MAX_VALUES) -> Values:
                   max=float(flat.max()), size=int(flat.size))
 
 
-def check_int(name: str, value, lo: int, hi: Optional[int] = None) -> int:
+def check_int(name: str, value, lo: int, hi: int | None = None) -> int:
     """value as an int within [lo, hi], else ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be an integer, not {value!r}")
@@ -74,7 +74,7 @@ def check_int(name: str, value, lo: int, hi: Optional[int] = None) -> int:
     return int(value)
 
 
-def check_float(name: str, value, lo: Optional[float] = None, hi: Optional[float] = None,
+def check_float(name: str, value, lo: float | None = None, hi: float | None = None,
                 positive: bool = False) -> float:
     """value as a finite float within [lo, hi] (or > 0 with positive=True), else ValueError."""
     try:

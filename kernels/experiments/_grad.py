@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import TorchOps, torch_or_none
+from ..core import prepare
 from ..layouts import CHANNEL
 from ..methods import METHODS
 from ..moments import affine
-from ..normalize import prepare
 from ..registry import Context
 
 #: methods whose NumPy backward pass `normalize_backward` knows

@@ -4,13 +4,13 @@ the eval-mode shrink by ((n−1)/n)^k that running_var's unbiased variance cause
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 
+from ..core import normalize, prepare
 from ..methods import METHODS
-from ..normalize import normalize, prepare
 from ._common import Loop, add_warnings, check_float, check_int
 from .steps import layout_for
 
@@ -50,8 +50,8 @@ class NoiseResult:
 
 
 def batch_noise(sizes=DEFAULT_SIZES, draws: int = 200, channels: int = 3, spatial=(4, 4), std: float = 1.0,
-                seed: int = 0, progress: Optional[Callable] = None,
-                cancelled: Optional[Callable] = None) -> NoiseResult:
+                seed: int = 0, progress: Callable | None = None,
+                cancelled: Callable | None = None) -> NoiseResult:
     """Spread of BatchNorm's per-channel batch statistics over `draws` batches of N(0, std²) values.
     progress(done, len(sizes)) after each size; `Cancelled` when cancelled() returns True."""
     sizes, positions = _check_common(sizes, draws, channels, spatial)
@@ -98,7 +98,7 @@ class DependenceResult:
 
 def sample_dependence(sizes=DEFAULT_SIZES, draws: int = 50, channels: int = 4, spatial=(4, 4),
                       groups: int = 2, methods=("batch", "group", "layer"), seed: int = 0,
-                      progress: Optional[Callable] = None, cancelled: Optional[Callable] = None) -> DependenceResult:
+                      progress: Callable | None = None, cancelled: Callable | None = None) -> DependenceResult:
     """The output for one fixed N(0, 1) sample as its batch mates (also N(0, 1)) change; every
     method in training mode through `kernels.normalize` (groups is GroupNorm's G).
     progress(done, len(sizes)); `Cancelled` when cancelled() returns True."""

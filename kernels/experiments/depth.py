@@ -3,15 +3,15 @@ activation, recording each layer's value distributions, saturation and weight-gr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 
 from ..backend import torch_missing_reason, torch_or_none
+from ..core import normalize, prepare
 from ..inputs import GENERATORS, generate
 from ..methods import METHODS
-from ..normalize import normalize, prepare
 from . import _nn
 from ._common import MAX_VALUES, Loop, Values, add_warnings, check_choice, check_int, summarize
 from ._grad import normalize_autograd, normalize_backward, numpy_grad_reason
@@ -48,7 +48,7 @@ class DepthConfig:
     spatial: tuple = (8, 8)
     activation: str = "sigmoid"
     init: str = "normal"
-    norm: Optional[str] = None
+    norm: str | None = None
     norm_params: dict = field(default_factory=dict)
     inputs: str = "uniform"
     seed: int = 0
@@ -68,7 +68,7 @@ class LayerRecord:
     normed: Values
     act: Values
     saturated: float
-    grad_norm: Optional[float] = None
+    grad_norm: float | None = None
 
 
 @dataclass
@@ -82,7 +82,7 @@ class DepthResult:
     config: DepthConfig
     input: Values
     layers: list
-    loss: Optional[float] = None
+    loss: float | None = None
     gradients: str = ""
     gradient_reason: str = ""
     warnings: list = field(default_factory=list)
@@ -173,8 +173,8 @@ def _finite(layer, arrays, result) -> bool:
     return False
 
 
-def run_depth(config: DepthConfig, progress: Optional[Callable] = None,
-              cancelled: Optional[Callable] = None) -> DepthResult:
+def run_depth(config: DepthConfig, progress: Callable | None = None,
+              cancelled: Callable | None = None) -> DepthResult:
     """Run the stack once forward (training-mode normalization) and once backward.
 
     loss = mean over every element of the last layer's output squared; each layer reports

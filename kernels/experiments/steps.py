@@ -4,12 +4,12 @@ while fine-tuning on a new domain. Every update goes through `kernels.normalize`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 
-from ..normalize import normalize, prepare
+from ..core import normalize, prepare
 from ._common import MAX_VALUES, Loop, Values, add_warnings, check_choice, check_float, check_int, summarize
 
 DRIFTS = ("none", "shift", "domain")
@@ -33,13 +33,13 @@ class StepsConfig:
     batch_size: int = 32
     channels: int = 3
     spatial: tuple = (4, 4)
-    mean: Optional[tuple] = None
-    std: Optional[tuple] = None
+    mean: tuple | None = None
+    std: tuple | None = None
     drift: str = "none"
     drift_step: int = 100
     shift_mean: float = 1.0
     shift_scale: float = 2.0
-    momentum: Optional[float] = 0.1
+    momentum: float | None = 0.1
     momentum_convention: str = "torch"
     eps: float = 1e-5
     rmax: float = 3.0
@@ -108,7 +108,7 @@ def distribution_at(cfg: StepsConfig, step: int):
     return other.uniform(-4.0, 4.0, cfg.channels), np.exp(other.uniform(-1.0, 1.5, cfg.channels))
 
 
-def batch_at(cfg: StepsConfig, step: int, size: Optional[int] = None, stream: int = 2) -> np.ndarray:
+def batch_at(cfg: StepsConfig, step: int, size: int | None = None, stream: int = 2) -> np.ndarray:
     """Batch `step` (float64, (size or batch_size, C, *spatial)), reproducible for (seed, stream, step);
     stream 2 is the training stream, others give independent batches from the same distribution."""
     mean, std = distribution_at(cfg, step)
@@ -177,8 +177,8 @@ class _Tracker:
         return res
 
 
-def run_steps(config: StepsConfig, progress: Optional[Callable] = None,
-              cancelled: Optional[Callable] = None) -> StepsResult:
+def run_steps(config: StepsConfig, progress: Callable | None = None,
+              cancelled: Callable | None = None) -> StepsResult:
     """Feed `steps` batches to a BatchNorm and a Batch Renormalization layer (training mode),
     recording statistics and train/eval mismatch per step; then compare train and eval output on
     a held-out batch. progress(done, steps) after every step; `Cancelled` when cancelled()."""
@@ -250,8 +250,8 @@ def _channel_stats(y):
     return y.mean(axis=axes), y.std(axis=axes)
 
 
-def run_freeze(config: StepsConfig, progress: Optional[Callable] = None,
-               cancelled: Optional[Callable] = None) -> FreezeResult:
+def run_freeze(config: StepsConfig, progress: Callable | None = None,
+               cancelled: Callable | None = None) -> FreezeResult:
     """Pretrain BatchNorm's running statistics on steps 0 .. drift_step−1 (old distribution), then
     fine-tune on the drifted distribution under each of FREEZE_MODES. config.drift must be 'shift'
     or 'domain' with 1 <= drift_step < steps. progress(done, steps); `Cancelled` when cancelled()."""

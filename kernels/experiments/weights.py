@@ -5,7 +5,6 @@ what each does to a layer's output."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
@@ -44,7 +43,7 @@ class WeightNormResult:
     weight: np.ndarray
     g: np.ndarray
     v_norm: np.ndarray
-    dim: Optional[int]
+    dim: int | None
     warnings: list = field(default_factory=list)
 
 

@@ -6,10 +6,10 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from kernels import normalize  # noqa: E402
+from kernels import normalize
 
 RESULT_TIMEOUT = 20000
 

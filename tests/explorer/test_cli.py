@@ -153,3 +153,16 @@ def test_installed_script_runs_headless_without_display(tmp_path):
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     assert out.exists() and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["info", "group"],
+                                  ["export", "--method", "layer", "--shape", "2,3,4,4", "--out", "OUT.npy"]])
+def test_commands_that_draw_nothing_import_neither_qt_nor_torch(argv, tmp_path):
+    """--version, --help, info and data exports answer at once: no Qt, no pyqtgraph, no torch."""
+    argv = [a.replace("OUT", str(tmp_path / "out")) for a in argv]
+    code = (f"import sys\nfrom explorer.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'PySide6', 'pyqtgraph', 'torch'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

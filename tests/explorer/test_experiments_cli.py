@@ -5,17 +5,17 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import json  # noqa: E402
-import xml.etree.ElementTree as ET  # noqa: E402
+import argparse
+import csv
+import json
+import xml.etree.ElementTree as ET
 
-import pytest  # noqa: E402
-from PySide6.QtGui import QImage  # noqa: E402
+import pytest
+from PySide6.QtGui import QImage
 
-from explorer.cli_common import CliError  # noqa: E402
-from explorer.experiments.cli import add_commands  # noqa: E402
-from kernels.experiments import article_config, run_depth  # noqa: E402
+from explorer.cli_common import CliError
+from explorer.experiments.cli import add_commands
+from kernels.experiments import article_config, run_depth
 
 
 def run_cli(*argv) -> tuple:

@@ -5,22 +5,22 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import csv  # noqa: E402
-import xml.etree.ElementTree as ET  # noqa: E402
+import csv
+import xml.etree.ElementTree as ET
 
-import numpy as np  # noqa: E402
-import pyqtgraph as pg  # noqa: E402
-import pytest  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtGui import QGuiApplication, QImage  # noqa: E402
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication, QImage
 
-from explorer.experiments import view_parts  # noqa: E402
-from explorer.experiments.depth_view import DepthView  # noqa: E402
-from explorer.experiments.runs import draw_weight  # noqa: E402
-from explorer.experiments.steps_view import StepsView  # noqa: E402
-from explorer.experiments.weights_view import WeightsView  # noqa: E402
-from explorer.export import save_widget  # noqa: E402
-from kernels.experiments import (  # noqa: E402
+from explorer.experiments import view_parts
+from explorer.experiments.depth_view import DepthView
+from explorer.experiments.runs import draw_weight
+from explorer.experiments.steps_view import StepsView
+from explorer.experiments.weights_view import WeightsView
+from explorer.export import save_widget
+from kernels.experiments import (
     article_config,
     layer_effect,
     run_depth,

@@ -20,7 +20,7 @@ def _random_step(rng, window, qtbot):
     elif kind < 0.2:
         window.findChild(QComboBox, "combo_layout").setCurrentText(rng.choice(["NCHW", "NHWC", "NCL", "NLC", "CHWN"]))
     elif kind < 0.45:
-        letter = rng.choice([a for a in s.layout])
+        letter = rng.choice(list(s.layout))
         window.findChild(QSpinBox, f"spin_{letter}").setValue(rng.randint(1, 12))
     elif kind < 0.6:
         spins = [w for w in window.controls.params.findChildren(QSpinBox) if w.isEnabled()]

@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from kernels import METHODS, normalize
-from kernels.inputs import generate
+from kernels import METHODS, normalize, prepare
 from kernels.code import code_for
-from kernels.normalize import prepare
+from kernels.inputs import generate
 
 from .references import torch
 

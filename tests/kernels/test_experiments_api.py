@@ -10,9 +10,22 @@ import pytest
 
 import kernels.experiments as ex
 from kernels import METHODS
-from kernels.experiments import (Cancelled, DepthConfig, StepsConfig, batch_noise, layer_effect, run_depth, run_freeze,
-                                 run_steps, sample_dependence, spectral_norm, unbiased_factor, weight_norm,
-                                 weight_shared_mask, weight_standardization)
+from kernels.experiments import (
+    Cancelled,
+    DepthConfig,
+    StepsConfig,
+    batch_noise,
+    layer_effect,
+    run_depth,
+    run_freeze,
+    run_steps,
+    sample_dependence,
+    spectral_norm,
+    unbiased_factor,
+    weight_norm,
+    weight_shared_mask,
+    weight_standardization,
+)
 
 BAD = [
     (lambda: run_depth(DepthConfig(layers=0)), "layers=0 must be between 1 and 50"),

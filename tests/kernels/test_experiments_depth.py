@@ -94,7 +94,7 @@ def test_numpy_backward_pass_matches_autograd(kind, norm, activation, init):
     expected, grads = _torch_network(cfg)
     assert res.gradients == "numpy"
     np.testing.assert_allclose([rec.grad_norm for rec in res.layers], grads, rtol=1e-9)
-    for rec, (z, y, a) in zip(res.layers, expected):
+    for rec, (_, y, _) in zip(res.layers, expected):
         np.testing.assert_allclose(rec.normed.values, y.ravel(), rtol=1e-10, atol=1e-12)
 
 

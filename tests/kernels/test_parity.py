@@ -4,9 +4,8 @@ on every common layout, in float32 and float64, on both backends."""
 import numpy as np
 import pytest
 
-from kernels import METHODS, normalize
+from kernels import METHODS, normalize, prepare
 from kernels.inputs import generate
-from kernels.normalize import prepare
 
 from .references import REFERENCES, reference, torch
 

@@ -4,10 +4,9 @@ reference's output at i depends on x[j]. Plus the words that describe each parti
 import numpy as np
 import pytest
 
-from kernels import METHODS, normalize, shared_mask
+from kernels import METHODS, normalize, prepare, shared_mask
 from kernels.inputs import generate
 from kernels.layouts import canonical_order, permutation
-from kernels.normalize import prepare
 
 from .references import REFERENCES, torch
 

@@ -1,5 +1,6 @@
-"""The public entry points: `normalize` (run a registry method) and `shared_mask` (which
-elements share statistics with one element), plus the `Result` they return."""
+"""The public entry points: `normalize` (run a registry method), `prepare` (check settings without
+data) and `shared_mask` (which elements share statistics with one element), plus the `Result`
+they return and the `NormError` they raise."""
 
 from __future__ import annotations
 

@@ -28,16 +28,6 @@ def parse_size(text: str) -> tuple:
     return w, h
 
 
-def parse_ints(text: str, name: str) -> tuple:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise CliError(f"{name} {text!r} is not a comma-separated list of integers, e.g. 4,8,8,8") from None
-    if any(v < 1 for v in values):
-        raise CliError(f"{name} {text!r}: every size must be at least 1")
-    return values
-
-
 def check_extension(path: str, allowed, flag: str = "--out") -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in allowed:

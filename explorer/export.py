@@ -13,8 +13,6 @@ from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from .atomic import SaveError, atomic_path
 
-IMAGE_FORMATS = (".png", ".svg")
-DATA_FORMATS = (".csv", ".npy", ".json")
 SCREEN_DPI = 96.0
 
 

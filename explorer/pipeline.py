@@ -104,9 +104,6 @@ class Pipeline:
             return x, LRU(MOMENTS_KEPT)
         return self._inputs.get(key, make)
 
-    def input_of(self, s: Settings) -> np.ndarray:
-        return self._input_entry(s)[0]
-
     def running_for(self, s: Settings, x) -> tuple:
         """Running statistics for eval mode: WARMUP_STEPS training steps on fresh batches of the same
         input (the loaded file itself for files), or a fresh module's mean 0 and var 1."""
@@ -132,13 +129,12 @@ class Pipeline:
         """The Scene of settings `s` (NormError, ValueError when they cannot be computed)."""
         return self._scene(s, remember=True)
 
-    def run_many(self, s: Settings, methods: dict) -> dict:
-        """Several methods on the same input: {name: Scene, or the one-line reason it cannot be
-        computed}. methods: {name: the settings' changes for it (method, params)}."""
+    def run_many(self, panels: dict) -> dict:
+        """Several settings that share their input (the Compare tab's panels): {name: Scene, or the
+        one-line reason it cannot be computed}. panels: {name: Settings, or that reason already}."""
         out = {}
-        for name, changes in methods.items():
-            settings = s.replace(**changes)
-            problem = settings.problem()
+        for name, settings in panels.items():
+            problem = settings if isinstance(settings, str) else settings.problem()
             out[name] = problem if problem else self._scene(settings, remember=False)
         return out
 

@@ -58,12 +58,6 @@ class Blocks:
     words: str
     spatial: str
 
-    def label_at(self, index) -> int | None:
-        """The flat group label of canonical element (n, c, h, w)."""
-        if self.labels is None:
-            return None
-        return int(sum(axis[i] for axis, i in zip(self.labels, index)))
-
 
 @dataclass(frozen=True, eq=False)
 class Scene:

@@ -324,7 +324,6 @@ _ENTRIES = [
         compute=_compute_batch,
         code=code_batch,
         running_stats=True,
-        short="per channel over batch and positions",
         references=("Ioffe & Szegedy 2015, Batch Normalization, arXiv:1502.03167",
             "torch.nn.BatchNorm2d, torch.nn.functional.batch_norm"),
         pitfalls=(BATCH_ONE, TRAIN_EVAL, UNBIASED,
@@ -341,7 +340,6 @@ _ENTRIES = [
             "batch, identical in training and evaluation.",
         compute=lambda ctx: _standard(ctx),
         code=code_layer,
-        short="per sample over channels and positions",
         references=("Ba, Kiros & Hinton 2016, Layer Normalization, arXiv:1607.06450", "torch.nn.LayerNorm"),
         pitfalls=(LN_NCHW, "torch's LayerNorm weight has the normalized shape (C, H, W), one γ per element, "
             "not per channel.")),
@@ -356,7 +354,6 @@ _ENTRIES = [
         summary="Per sample and channel, over positions: removes each image's per-channel contrast (style transfer).",
         compute=_compute_instance,
         code=code_instance,
-        short="per sample and channel over positions",
         references=("Ulyanov, Vedaldi & Lempitsky 2016, Instance Normalization, arXiv:1607.08022",
             "torch.nn.InstanceNorm2d"),
         pitfalls=("torch's InstanceNorm defaults to affine=False and track_running_stats=False, unlike "
@@ -373,7 +370,6 @@ _ENTRIES = [
             "InstanceNorm. Independent of the batch size.",
         compute=lambda ctx: _standard(ctx),
         code=code_group,
-        short="per sample over channel groups and positions",
         references=("Wu & He 2018, Group Normalization, arXiv:1803.08494", "torch.nn.GroupNorm"),
         pitfalls=("C must be divisible by the number of groups G.",
             "The affine γ, β are per channel, not per group.")),
@@ -391,7 +387,6 @@ _ENTRIES = [
             "transformers.",
         compute=_compute_rms,
         code=code_rms,
-        short="per sample root mean square, no centering",
         references=("Zhang & Sennrich 2019, Root Mean Square Layer Normalization, arXiv:1910.07467",
             "torch.nn.RMSNorm"),
         pitfalls=("torch's eps=None means torch.finfo(x.dtype).eps (1.19e-07 for float32), not 1e-5.",
@@ -412,7 +407,6 @@ _ENTRIES = [
         compute=_compute_lrn,
         code=code_lrn,
         sharing=_window_sharing,
-        short="window of neighbouring channels",
         references=("Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep CNNs",
             "torch.nn.functional.local_response_norm"),
         pitfalls=("With torch's default α = 1e-4, inputs of unit scale are barely changed.",
@@ -429,7 +423,6 @@ _ENTRIES = [
         summary="Scales each pixel's feature vector to unit root mean square, over channels only (ProGAN, StyleGAN).",
         compute=lambda ctx: _standard(ctx, center=False),
         code=code_pixel,
-        short="per position over channels, no centering",
         references=("Karras et al. 2018, Progressive Growing of GANs, arXiv:1710.10196",),
         pitfalls=("No centering and no learned scale.",)),
     Method(
@@ -444,7 +437,6 @@ _ENTRIES = [
             "vision transformers). Not the same as nn.LayerNorm([C, H, W]).",
         compute=lambda ctx: _standard(ctx),
         code=code_channel,
-        short="per position over channels",
         references=("Liu et al. 2022, A ConvNet for the 2020s (ConvNeXt), arXiv:2201.03545",
             "torch.nn.LayerNorm"),
         pitfalls=(LN_NCHW,)),
@@ -462,7 +454,6 @@ _ENTRIES = [
         compute=_compute_batch,
         code=code_ghost,
         running_stats=True,
-        short="BatchNorm per virtual batch",
         references=("Hoffer, Hubara & Soudry 2017, Train longer, generalize better, arXiv:1705.08741",),
         pitfalls=("Running statistics are updated once per virtual batch, in order.", BATCH_ONE)),
     Method(
@@ -480,7 +471,6 @@ _ENTRIES = [
         compute=_compute_batch_renorm,
         code=code_renorm,
         running_stats=True,
-        short="BatchNorm corrected by running stats",
         references=("Ioffe 2017, Batch Renormalization, arXiv:1702.03275",),
         pitfalls=("rmax=1, dmax=0 is plain BatchNorm.", "Without given running statistics a fresh module's "
             "(mean 0, var 1) are used.")),
@@ -499,7 +489,6 @@ _ENTRIES = [
             "follows with a learned-threshold ReLU (TLU). Batch independent.",
         compute=_compute_frn,
         code=code_frn,
-        short="per sample and channel RMS over positions, then TLU",
         references=("Singh & Krishnan 2020, Filter Response Normalization, arXiv:1911.09737",),
         pitfalls=("On 1x1 maps x/√(x² + ε) ≈ sign(x): the paper learns ε there.",)),
     Method(
@@ -516,8 +505,7 @@ _ENTRIES = [
         summary="Choose the axes yourself: every method above is one choice (NHW: BatchNorm, CHW: LayerNorm, HW: "
             "InstanceNorm, C: LayerNorm over channels).",
         compute=_compute_custom,
-        code=code_custom,
-        short="your choice of axes"),
+        code=code_custom),
     Method(
         name="standardize",
         label="Standardize (z-score)",
@@ -532,7 +520,6 @@ _ENTRIES = [
             "sklearn.preprocessing.StandardScaler does (biased std, no ε).",
         compute=_compute_standardize,
         code=code_standardize,
-        short="z-score per feature",
         references=("scikit-learn StandardScaler",),
         pitfalls=("Fit on training data only; reuse its mean and std on test data.",
             "Constant features get scale 1 instead of a division by zero.")),
@@ -550,7 +537,6 @@ _ENTRIES = [
             "sklearn.preprocessing.MinMaxScaler does.",
         compute=_compute_minmax,
         code=code_minmax,
-        short="per feature to a range",
         references=("scikit-learn MinMaxScaler",),
         pitfalls=("One outlier squeezes every other value into a small part of the range.",
             "res.mean and res.var hold data_min and (data_max − data_min)² here.")),

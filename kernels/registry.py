@@ -82,7 +82,6 @@ class Method:
     references: tuple = ()
     pitfalls: tuple = ()
     running_stats: bool = False
-    short: str = ""
 
     def param(self, name: str) -> Param:
         for p in self.params:

@@ -104,3 +104,21 @@ def refresh_after(widget: QWidget, slot, busy, delay_ms: int = 30) -> QTimer:
     timer = QTimer(widget, singleShot=True, interval=delay_ms)
     timer.timeout.connect(lambda: timer.start() if busy() else slot())
     return timer
+
+
+class DeferredPanel(QWidget):
+    """A panel that follows the Scene once no computation runs (`busy()` says whether one does) and
+    the histograms have painted: tables and text need not follow every frame of a dragged slider.
+    Subclasses draw `self.scene` in refresh()."""
+
+    def __init__(self, busy=lambda: False, parent=None):
+        super().__init__(parent)
+        self.scene = None
+        self._later = refresh_after(self, self.refresh, busy)
+
+    def set_scene(self, scene):
+        self.scene = scene
+        self._later.start()
+
+    def refresh(self):
+        raise NotImplementedError

@@ -13,10 +13,21 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QMenu, QPushButt
 from kernels import METHODS
 
 from ..palette import AFTER, BEFORE
+from ..settings import DEFAULTS, SettingError, Settings, mirrored
 from .common import blocked
 from .tensor_view import TensorView
 
 DEFAULT_METHODS = ("batch", "layer", "instance", "group")
+
+
+def panel_settings(main: Settings, method: str) -> Settings | str:
+    """A panel's settings: the main window's mirrored ones (every setting not declared per_method),
+    its own method, and the main parameters that fit it; or why there are none."""
+    params = compare_params(method, main.kernel_params(), main.sizes["C"])
+    try:
+        return DEFAULTS.replace(**mirrored(main), method=method, params=params)
+    except SettingError as exc:
+        return str(exc)
 
 
 def compare_params(method: str, main_params: dict, channels: int) -> dict:
@@ -161,20 +172,18 @@ class CompareView(QWidget):
         super().showEvent(event)
         self.sync()
 
-    def changes_for(self, settings) -> dict:
-        """Each panel's settings: the main ones with its method and the parameters that fit it."""
-        return {name: dict(method=name, params=compare_params(name, settings.kernel_params(), settings.sizes["C"]))
-                for name in self.methods}
+    def _wanted(self) -> tuple:
+        return self.main.settings, tuple(self.methods)
 
     def sync(self):
         """Compute every panel's scene for the main settings (only while visible: hidden panels cost nothing)."""
         if not self.isVisible() and not self.property("force_sync"):
             return
-        settings, methods = self.main.settings, self.changes_for(self.main.settings)
-        if self.computed_for == (settings, tuple(methods)):
+        if self.computed_for == self._wanted():
             return
-        self._pending = (settings, tuple(methods))
-        self._channel.submit(self.main.pipeline_job(lambda pipeline: pipeline.run_many(settings, methods)))
+        self._pending = self._wanted()
+        panels = {name: panel_settings(self.main.settings, name) for name in self.methods}
+        self._channel.submit(self.main.pipeline_job(lambda pipeline: pipeline.run_many(panels)))
 
     def _on_finished(self, outcomes: dict):
         self.computed_for = self._pending
@@ -188,5 +197,4 @@ class CompareView(QWidget):
 
     def ready(self) -> bool:
         """Every panel shows the main settings' scene (or why it cannot)."""
-        return self.computed_for == (self.main.settings, tuple(self.changes_for(self.main.settings))) \
-            and not self._channel.busy
+        return self.computed_for == self._wanted() and not self._channel.busy

@@ -7,10 +7,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableView, QVBoxLayout
 
 from ..palette import AFTER, BEFORE, SELECTED
-from .common import refresh_after
+from .common import DeferredPanel
 
 COLUMNS = ("group", "elements", "mean before", "var before", "mean after", "var after")
 MAX_PLOTTED = 512
@@ -57,13 +57,11 @@ class GroupModel(QAbstractTableModel):
         return None
 
 
-class GroupStatsPanel(QWidget):
-    """The per-group table and plot of a Scene; they follow it once no computation runs
-    (`busy()` says whether one does), so a dragged slider does not rebuild the table each frame."""
+class GroupStatsPanel(DeferredPanel):
+    """The per-group table and plot of a Scene."""
 
     def __init__(self, busy=lambda: False, parent=None):
-        super().__init__(parent)
-        self.scene = None
+        super().__init__(busy, parent)
         self.model = GroupModel(self)
         self.table = QTableView(objectName="table_groups")
         self.table.setModel(self.model)
@@ -85,11 +83,6 @@ class GroupStatsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)
-        self._later = refresh_after(self, self.refresh, busy)
-
-    def set_scene(self, scene):
-        self.scene = scene
-        self._later.start()  # after the histograms have painted
 
     def refresh(self):
         c = self.scene

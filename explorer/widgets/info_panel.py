@@ -23,13 +23,13 @@ from PySide6.QtWidgets import (
 from kernels import code_for
 
 from ..conventions import conventions
-from .common import refresh_after
+from .common import DeferredPanel
 
 
-class InfoPanel(QWidget):
+class InfoPanel(DeferredPanel):
     def __init__(self, busy=lambda: False, parent=None):
-        super().__init__(parent)
-        self.scene, self.error = None, None
+        super().__init__(busy, parent)
+        self.error = None
         self.setObjectName("panel_info")
         self._page, self._code = None, None
         split = QSplitter(Qt.Orientation.Vertical)
@@ -53,12 +53,6 @@ class InfoPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)
-        # on a result or an error (text and numbers together), just after the plots have painted
-        self._later = refresh_after(self, self.refresh, busy)
-
-    def set_scene(self, scene):
-        self.scene = scene
-        self._later.start()
 
     def set_error(self, message):
         self.error = message

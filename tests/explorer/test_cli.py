@@ -13,6 +13,7 @@ import pytest
 from explorer.cli import main
 from kernels import normalize
 from kernels.inputs import generate
+from tests.fresh import PRINT_HEAVY, run_fresh
 
 
 def run(argv, capsys):
@@ -160,9 +161,6 @@ def test_installed_script_runs_headless_without_display(tmp_path):
 def test_commands_that_draw_nothing_import_neither_qt_nor_torch(argv, tmp_path):
     """--version, --help, info and data exports answer at once: no Qt, no pyqtgraph, no torch."""
     argv = [a.replace("OUT", str(tmp_path / "out")) for a in argv]
-    code = (f"import sys\nfrom explorer.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'PySide6', 'pyqtgraph', 'torch'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         env={k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"})
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    code = f"from explorer.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n{PRINT_HEAVY}"
+    out = run_fresh(code, env={k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"})
+    assert out.strip().splitlines()[-1] == "[]"

@@ -128,3 +128,50 @@ def test_saved_files_get_normal_permissions(tmp_path, window):
     path = tmp_path / "s.json"
     window.save_session(str(path))
     assert path.stat().st_mode & 0o644 == 0o644
+
+
+def _action(window, text):
+    """The File menu's action whose text starts with `text` (& marks ignored)."""
+    actions = [a for a in window.menu_file.actions() if a.text().replace("&", "").startswith(text)]
+    assert len(actions) == 1, text
+    return actions[0]
+
+
+def test_file_menu_actions_open_their_dialogs(qtbot, tmp_path, window, monkeypatch, warnings_shown):
+    """As a person uses them: each action opens its file dialog (answered here) and does its job.
+    QAction.triggered passes checked=False; it must never reach the slots as a path."""
+    asked = []
+
+    def answer(path):
+        def dialog(parent, title, default="", file_filter=""):
+            asked.append(title)
+            return str(path), ""
+        return dialog
+
+    save = monkeypatch.setattr
+    save("explorer.main_window.QFileDialog.getSaveFileName", answer(tmp_path / "session.json"))
+    _action(window, "Save session").trigger()
+    assert json.loads((tmp_path / "session.json").read_text())["settings"]["method"] == "batch"
+    save("explorer.main_window.QFileDialog.getSaveFileName", answer(tmp_path / "stats.csv"))
+    _action(window, "Export statistics").trigger()
+    assert len(list(csv.DictReader((tmp_path / "stats.csv").open()))) == window.state.result.sharing.n_groups
+    save("explorer.main_window.QFileDialog.getSaveFileName", answer(tmp_path / "out.npy"))
+    _action(window, "Export tensors").trigger()
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), as_numpy(window.state.result.output))
+    update_and_wait(qtbot, window.state, method="layer", seed=9)
+    save("explorer.main_window.QFileDialog.getOpenFileName", answer(tmp_path / "session.json"))
+    with qtbot.waitSignal(window.state.resultChanged, timeout=RESULT_TIMEOUT):
+        _action(window, "Open session").trigger()
+    assert window.state.method == "batch" and window.state.seed == 0
+    data = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
+    np.save(tmp_path / "mine.npy", data)
+    save("explorer.main_window.QFileDialog.getOpenFileName", answer(tmp_path / "mine.npy"))
+    save("explorer.main_window.OpenTensorDialog.exec", lambda dialog: True)  # the layout dialog, accepted
+    with qtbot.waitSignal(window.state.resultChanged, timeout=RESULT_TIMEOUT):
+        _action(window, "Open tensor").trigger()
+    np.testing.assert_array_equal(window.state.scene.x, data)
+    assert asked == ["Save session", "Export statistics", "Export tensors", "Open session", "Open tensor or image"]
+    assert not warnings_shown
+    save("explorer.main_window.QFileDialog.getSaveFileName", lambda *a: ("", ""))  # a cancelled dialog
+    _action(window, "Save session").trigger()
+    assert not warnings_shown

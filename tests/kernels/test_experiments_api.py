@@ -1,10 +1,6 @@
 """The experiments' contract without torch: one-line ValueErrors, progress and cancellation,
 reproducibility, finite numbers with warnings on degenerate input, and no Qt or torch on import."""
 
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 
@@ -26,6 +22,8 @@ from kernels.experiments import (
     weight_shared_mask,
     weight_standardization,
 )
+
+from ..fresh import run_fresh
 
 BAD = [
     (lambda: run_depth(DepthConfig(layers=0)), "layers=0 must be between 1 and 50"),
@@ -125,14 +123,8 @@ def test_all_names_are_exported():
     assert ex.unbiased_factor(64, 1) == pytest.approx(63 / 64)
 
 
-def _run(code: str) -> str:
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def test_import_loads_no_qt_or_torch_and_numpy_gradients_work_without_torch():
-    out = _run("""
+    out = run_fresh("""
         import sys
         import kernels.experiments
         print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'torch')))

@@ -1,14 +1,6 @@
 """kernels loads no Qt, does not import torch until asked, and works when torch is missing."""
 
-import subprocess
-import sys
-import textwrap
-
-
-def _run(code: str) -> str:
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+from ..fresh import run_fresh as _run
 
 
 def test_import_loads_no_qt_and_no_torch():

@@ -9,7 +9,8 @@ kernels but its `experiments` subpackage):
 
 - the registry: METHODS, FAMILIES, Param, resolve_params, parse_bool; `prepare` checks settings
   without data; `code_for` is a method's equivalent PyTorch / Keras / scikit-learn code;
-- computing: normalize, shared_mask, Result, NormError; backends and devices;
+- computing: normalize, shared_mask, Result, NormError; backends and devices; `explain`, the
+  arithmetic of one element step by step (equal to normalize by construction);
 - layouts: axis letters (BATCH, CHANNEL), check_layout, spatial_axes, canonical_order, permutation;
 - inputs: GENERATORS, generate;
 - what the views show: per-group moments and statistics, histograms, summary numbers, bin_counts.
@@ -18,6 +19,7 @@ kernels but its `experiments` subpackage):
 from .backend import available_backends, available_devices, bin_counts, get_ops, torch_missing_reason
 from .code import code_for
 from .core import NormError, Result, normalize, prepare, shared_mask
+from .explain import STEP_KINDS, Explanation, Step, explain
 from .inputs import GENERATORS, generate
 from .layouts import (
                         BATCH,
@@ -44,7 +46,7 @@ from .summaries import (
                         summary_from,
 )
 
-__all__ = ["METHODS", "FAMILIES", "Param", "resolve_params", "parse_bool", "prepare", "code_for",
+__all__ = ["explain", "Explanation", "Step", "STEP_KINDS", "METHODS", "FAMILIES", "Param", "resolve_params", "parse_bool", "prepare", "code_for",
            "normalize", "shared_mask", "Result", "NormError", "available_backends", "available_devices",
            "torch_missing_reason", "get_ops", "BATCH", "CHANNEL", "COMMON_LAYOUTS", "all_layouts", "check_layout",
            "spatial_axes", "canonical_order", "permutation", "GENERATORS", "generate", "Partition", "ChannelWindow",

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -32,6 +33,7 @@ from .file_loading import FILE_FILTER, LoadError, load, open_file
 from .session import SessionError, open_session, save_session
 from .settings_store import load_settings, qsettings, save_settings
 from .state import AppState
+from .widgets.banner import Banner
 from .widgets.compare_view import CompareView
 from .widgets.controls import ControlPanel
 from .widgets.export_dialog import ExportDialog, install_export_menu
@@ -70,8 +72,14 @@ class MainWindow(QMainWindow):
         self.view_tabs = QTabWidget(objectName="tabs_views")
         self.view_tabs.addTab(self.tensor_view, "Statistics groups")
         self.view_tabs.addTab(self.value_view, "Values")
+        self.banner = Banner()
+        views = QWidget()
+        column = QVBoxLayout(views)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.banner)
+        column.addWidget(self.view_tabs, 1)
         explore = QSplitter(Qt.Orientation.Vertical, objectName="split_explore")
-        explore.addWidget(self.view_tabs)
+        explore.addWidget(views)
         explore.addWidget(self.histograms)
         explore.setSizes([430, 380])
         self.compare = CompareView(self.state)
@@ -126,12 +134,12 @@ class MainWindow(QMainWindow):
         self._show_error(self.state.error)
 
     def _show_scene(self):
-        for view in (self.tensor_view, self.value_view, self.histograms, self.group_stats, self.info):
+        for view in (self.tensor_view, self.value_view, self.histograms, self.group_stats, self.info, self.banner):
             view.set_scene(self.state.scene)
 
     def _show_error(self, message):
-        self.tensor_view.set_error(message)
-        self.info.set_error(message)
+        for view in (self.tensor_view, self.info, self.banner):
+            view.set_error(message)
 
     def _select(self, index):
         self.state.update(selected=index)

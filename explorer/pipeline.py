@@ -9,7 +9,7 @@ grouping, and the last normalization (a click or a histogram option needs no new
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -28,7 +28,17 @@ from kernels import (
 
 from .cache import LRU
 from .limits import FILES_KEPT, INPUT_STATS_KEPT, INPUTS_KEPT, MOMENTS_KEPT, RUNNING_KEPT, WARMUP_STEPS
-from .scene import Overlay, Scene, blocks_of, box_positions, overlay_rows, stacked_counts, take, tiles_of
+from .scene import (
+    Overlay,
+    Scene,
+    blocks_of,
+    box_positions,
+    overlay_colors,
+    overlay_rows,
+    stacked_counts,
+    take,
+    tiles_of,
+)
 from .settings import FIELDS, FILE_INPUT, Settings
 
 #: Settings that change only what is drawn from a normalization, not the normalization itself.
@@ -169,13 +179,17 @@ class Pipeline:
             if remember:
                 self._last = (key, result, out_np, after)
         groups = GroupStats.of(stats.moments, after)
-        scene_rows = overlay_rows(groups, _row(result.sharing, s.selected)) if s.overlays else []
-        overlays = _overlays(x, out_np, result.sharing, scene_rows, hist, stats, range_after is not None)
+        selected_row = _row(result.sharing, s.selected)
+        rows = overlay_rows(groups, selected_row) if s.overlays else []
+        blocks = blocks_of(s, result.sharing)
+        colors = overlay_colors(rows, selected_row, result.sharing, blocks)
+        overlays = [replace(o, rgb=rgb) for o, rgb in
+                    zip(_overlays(x, out_np, result.sharing, rows, hist, stats, range_after is not None), colors)]
         return Scene(settings=s, result=result, x=x, output=out_np, hist=hist, groups=groups,
                      summary_before=summary_from(stats.moments, hist.range_before, hist.sample_before, x.size,
                                                  hist.sampled),
                      summary_after=summary_from(after, hist.range_after, hist.sample_after, x.size, hist.sampled),
-                     overlays=tuple(overlays), tiles=tiles_of(x, out_np, s), blocks=blocks_of(s, result.sharing),
+                     overlays=tuple(overlays), tiles=tiles_of(x, out_np, s), blocks=blocks,
                      running_used=(running["running_mean"], running["running_var"]) if running else (),
                      normalize_ms=normalize_ms, total_ms=(time.perf_counter() - start) * 1000)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from kernels import GroupStats, Histograms, Result, Summary, bin_counts, spatial_axes
 
+from .colors import SELECTED_RGB, GroupColors
 from .geometry import canonical_index, canonical_sizes, canonical_spans, to_canonical, window
 from .limits import MAX_OVERLAYS, MAX_TILES, TILE_PIXELS
 from .settings import Settings
@@ -22,11 +23,13 @@ from .settings import Settings
 
 @dataclass(frozen=True)
 class Overlay:
-    """The histogram of one statistics group (a row of the group table), before and after."""
+    """The histogram of one statistics group (a row of the group table), before and after, and the
+    colour of its line (the group's colour in the block view, the selection's blue for the selected)."""
 
     row: int
     before: np.ndarray
     after: np.ndarray
+    rgb: tuple = SELECTED_RGB
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,7 +51,9 @@ class Tiles:
 class Blocks:
     """The block view's picture: canonical sizes (n, c, h, w), each axis' flat group label
     (None for a window method, whose elements share no groups), the selected element (n, c, h, w),
-    its group label and the spans of its group (or window) on (n, c, h, w)."""
+    its group label and the spans of its group (or window) on (n, c, h, w). For colours: each
+    sample's group block (`sample_group`, per n) and each element's group within a sample
+    (`rest`: per-axis parts over c, h, w that add up), and the colour scheme."""
 
     sizes: tuple
     labels: tuple | None
@@ -57,6 +62,15 @@ class Blocks:
     selected_spans: tuple
     words: str
     spatial: str
+    sample_group: np.ndarray | None = None
+    rest: tuple | None = None
+    colors: GroupColors | None = None
+
+    def rgb(self, n: int, c: int, h: int, w: int) -> tuple:
+        """The colour of the group of canonical element (n, c, h, w) (the selected group's blue)."""
+        if self.labels is not None and sum(a[i] for a, i in zip(self.labels, (n, c, h, w))) == self.selected_label:
+            return SELECTED_RGB
+        return self.colors.rgb(int(self.sample_group[n]), int(self.rest[0][c] + self.rest[1][h] + self.rest[2][w]))
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,19 +129,55 @@ def blocks_of(settings: Settings, sharing) -> Blocks:
     sizes = canonical_sizes(layout, shape)
     selected = canonical_index(settings.selected, layout)
     spans = canonical_spans(sharing.box_of(settings.selected), layout, shape)
-    labels, selected_label = None, None
-    if sharing.shares_groups:
-        per_letter = dict(zip(layout, sharing.axis_labels()))
-        strides = dict(zip(layout, np.cumprod((sharing.stat_shape + (1,))[::-1])[::-1][1:]))
+    words = sharing.describe()
+    if not sharing.shares_groups:
+        return Blocks(sizes, None, selected, None, spans, words, spatial)
+    per_letter = dict(zip(layout, sharing.axis_labels()))
+    stat = dict(zip(layout, sharing.stat_shape))
+    strides = _strides(layout, stat)
+    rest_letters = layout.replace("N", "")
+    rest_strides = _strides(rest_letters, stat)
+    h_axis = spatial[0] if len(spatial) == 2 else None
+    w_axis = spatial[-1] if spatial else None
 
-        def flat(axis, size):
-            return per_letter[axis] * strides[axis] if axis is not None else np.zeros(size, np.int64)
+    def part(axis, size, step):
+        return per_letter[axis] * step[axis] if axis is not None else np.zeros(size, np.int64)
 
-        h_axis = spatial[0] if len(spatial) == 2 else None
-        w_axis = spatial[-1] if spatial else None
-        labels = (flat("N", sizes[0]), flat("C", sizes[1]), flat(h_axis, sizes[2]), flat(w_axis, sizes[3]))
-        selected_label = int(sum(axis[i] for axis, i in zip(labels, selected)))
-    return Blocks(sizes, labels, selected, selected_label, spans, sharing.describe(), spatial)
+    axes = (("N", sizes[0]), ("C", sizes[1]), (h_axis, sizes[2]), (w_axis, sizes[3]))
+    labels = tuple(part(axis, size, strides) for axis, size in axes)
+    rest = tuple(part(axis, size, rest_strides) for axis, size in axes[1:])
+    colors = GroupColors(per_sample=int(np.prod([stat[a] for a in rest_letters])), samples=stat["N"])
+    selected_label = int(sum(axis[i] for axis, i in zip(labels, selected)))
+    return Blocks(sizes, labels, selected, selected_label, spans, words, spatial, per_letter["N"], rest, colors)
+
+
+def _strides(letters: str, stat: dict) -> dict:
+    """C-order strides of a statistic with axes `letters` (sizes from stat)."""
+    out, step = {}, 1
+    for a in reversed(letters):
+        out[a] = step
+        step *= stat[a]
+    return out
+
+
+def overlay_colors(rows: list, selected_row: int, sharing, blocks: Blocks) -> list:
+    """Each overlay row's line colour: the selected group's blue, the others their block colour (a
+    window method's table rows are channels, which the block view does not colour: a hue each)."""
+    table = sharing.table
+    n_axis = table.layout.index("N")
+    out = []
+    for k, row in enumerate(rows):
+        if row == selected_row:
+            out.append(SELECTED_RGB)
+            continue
+        coords = np.unravel_index(row, table.stat_shape)
+        if blocks.colors is None:
+            out.append(GroupColors(per_sample=len(rows), samples=1).overlay_rgb(0, k))
+            continue
+        rest_shape = tuple(s for i, s in enumerate(table.stat_shape) if i != n_axis)
+        rest = int(np.ravel_multi_index(tuple(c for i, c in enumerate(coords) if i != n_axis), rest_shape))
+        out.append(blocks.colors.overlay_rgb(int(coords[n_axis]), rest))
+    return out
 
 
 def tiles_of(x: np.ndarray, out: np.ndarray, settings: Settings) -> Tiles:

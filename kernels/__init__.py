@@ -46,9 +46,9 @@ from .summaries import (
                         summary_from,
 )
 
-__all__ = ["explain", "Explanation", "Step", "STEP_KINDS", "METHODS", "FAMILIES", "Param", "resolve_params", "parse_bool", "prepare", "code_for",
-           "normalize", "shared_mask", "Result", "NormError", "available_backends", "available_devices",
-           "torch_missing_reason", "get_ops", "BATCH", "CHANNEL", "COMMON_LAYOUTS", "all_layouts", "check_layout",
-           "spatial_axes", "canonical_order", "permutation", "GENERATORS", "generate", "Partition", "ChannelWindow",
-           "GroupMoments", "GroupStats", "Histograms", "Summary", "group_moments", "histograms", "summarize",
-           "summary_from", "finite_range", "bin_counts"]
+__all__ = ["explain", "Explanation", "Step", "STEP_KINDS", "METHODS", "FAMILIES", "Param", "resolve_params",
+           "parse_bool", "prepare", "code_for", "normalize", "shared_mask", "Result", "NormError",
+           "available_backends", "available_devices", "torch_missing_reason", "get_ops", "BATCH", "CHANNEL",
+           "COMMON_LAYOUTS", "all_layouts", "check_layout", "spatial_axes", "canonical_order", "permutation",
+           "GENERATORS", "generate", "Partition", "ChannelWindow", "GroupMoments", "GroupStats", "Histograms",
+           "Summary", "group_moments", "histograms", "summarize", "summary_from", "finite_range", "bin_counts"]

@@ -206,8 +206,17 @@ def largest_divisor(n: int, limit: int) -> int:
 
 
 def default_groups(info: ShapeInfo) -> int:
-    """GroupNorm's default: the largest divisor of C not above 32 (the paper's G=32)."""
-    return largest_divisor(info.size(CHANNEL), 32)
+    """GroupNorm's default G, chosen to show what GroupNorm is (neither LayerNorm, G=1, nor
+    InstanceNorm, G=C): the paper's G=32 when C ≥ 64 allows it, otherwise the most groups that
+    keep at least 4 channels in each (C=8: 2 groups of 4), else at least 2 (C=6: 3 groups of 2)."""
+    c = info.size(CHANNEL)
+    if c >= 64 and c % 32 == 0:
+        return 32
+    for per_group in (4, 2):
+        groups = [g for g in range(2, c + 1) if c % g == 0 and c // g >= per_group]
+        if groups:
+            return max(groups)
+    return 1
 
 
 def default_virtual_batch(info: ShapeInfo) -> int:

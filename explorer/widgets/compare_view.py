@@ -23,20 +23,17 @@ DEFAULT_METHODS = ("batch", "layer", "instance", "group")
 def panel_settings(main: Settings, method: str) -> Settings | str:
     """A panel's settings: the main window's mirrored ones (every setting not declared per_method),
     its own method, and the main parameters that fit it; or why there are none."""
-    params = compare_params(method, main.kernel_params(), main.sizes["C"])
+    params = compare_params(method, main.kernel_params())
     try:
         return DEFAULTS.replace(**mirrored(main), method=method, params=params)
     except SettingError as exc:
         return str(exc)
 
 
-def compare_params(method: str, main_params: dict, channels: int) -> dict:
-    """The main settings' parameters that the method also takes; GroupNorm shows two groups when it can,
-    so it differs visibly from LayerNorm (1 group) and InstanceNorm (C groups)."""
-    params = {k: v for k, v in main_params.items() if k in METHODS[method].param_names}
-    if method == "group" and "groups" not in params and channels % 2 == 0 and channels >= 4:
-        params["groups"] = 2
-    return params
+def compare_params(method: str, main_params: dict) -> dict:
+    """The main settings' parameters that the method also takes (the others take their defaults,
+    the same as in the Explore tab)."""
+    return {k: v for k, v in main_params.items() if k in METHODS[method].param_names}
 
 
 class ComparePanel(QWidget):

@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
-from ..palette import AFTER, BEFORE, overlay_color
+from ..palette import AFTER, BEFORE
 from .histogram_item import HistogramItem
 
 AXIS_WIDTH = 58  # pixels: room for the count axis' label and ticks up to 6 digits
@@ -19,9 +19,9 @@ STEADY_FILL = 0.85
 RANGE_MARGIN = 0.05  # of the data's span, on either side of the histogram
 
 
-@functools.cache
-def _overlay_pen(k: int, bold: bool):
-    return pg.mkPen(overlay_color(k), width=2.5 if bold else 1.3)
+@functools.lru_cache(maxsize=64)
+def _overlay_pen(rgb: tuple, bold: bool):
+    return pg.mkPen(rgb, width=2.5 if bold else 1.3)
 
 
 def format_summary(s) -> str:
@@ -95,7 +95,7 @@ class HistogramPanel(QWidget):
                 nonzero = np.flatnonzero(oy)
                 if nonzero.size:  # only where the group has values: no flat line along the axis
                     lo, hi = nonzero[0], nonzero[-1] + 1
-                    pen = _overlay_pen(k, bold=k == 0)
+                    pen = _overlay_pen(overlay.rgb, bold=k == 0)
                     lines.append((edges[lo:hi + 1], np.log10(1 + oy[lo:hi]) if log else oy[lo:hi], pen))
             heights = np.log10(1 + counts) if log else counts
             items["bars"].set_histogram(edges, heights, lines)

@@ -16,9 +16,10 @@ from PySide6.QtWidgets import QToolTip, QWidget
 
 from ..geometry import layout_index
 from ..limits import MAX_BLOCKS
-from ..palette import SELECTED, SELECTED_EDGE, group_color
+from ..palette import SELECTED, SELECTED_EDGE
 
 DEPTH_X, DEPTH_Y = 0.62, -0.48  # direction of the channel axis on screen, per display unit
+PALE = QColor("#e8eaef")  # the faces of a window method, whose elements share no groups
 
 
 def display_extent(size: int) -> float:
@@ -185,36 +186,43 @@ class TensorView(QWidget):
                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom, f"n = {sample}")
         self._paint_axes(p, g, b)
         self._paint_caption(p, b, n)
+        self._paint_legend(p, b)
+
+    def legend_text(self, b) -> str:
+        if b.labels is None:
+            return "blue: the selected element's window (LocalResponseNorm shares no groups: each element has its own)"
+        return f"blue: the selected element's statistics group · other groups: {b.colors.legend}"
+
+    def _paint_legend(self, p, b):
+        """Bottom left: what blue means and how the other colours are given out."""
+        p.setFont(QFont(self.font().family(), 9))
+        top = self.height() - 20
+        p.setPen(QPen(SELECTED_EDGE, 1))
+        p.setBrush(SELECTED)
+        p.drawRect(QRectF(10, top + 4, 11, 11))
+        p.setPen(QColor("#333"))
+        p.drawText(QRectF(26, top, self.width() - 200, 18), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                   self.legend_text(b))
 
     def _paint_block(self, p, g, k, sample, b):
-        labels = b.labels
-        pale = QColor("#e8eaef")
-
-        def color(label):
-            if labels is None:
-                return pale
-            return SELECTED if label == b.selected_label else group_color(label)
-
-        ln, lc, lh, lw = labels if labels is not None else (None,) * 4
-        base = int(ln[sample]) if labels is not None else 0
-        face_runs = []  # (polygon, label)
-        w_runs = runs(lw) if labels is not None else [(0, g.W, 0)]
-        h_runs = runs(lh) if labels is not None else [(0, g.H, 0)]
-        c_runs = runs(lc) if labels is not None else [(0, g.C, 0)]
-        c0 = int(lc[0]) if labels is not None else 0
-        hl0 = int(lh[0]) if labels is not None else 0
-        wl_last = int(lw[-1]) if labels is not None else 0
-        for h0, h1, hl in h_runs:  # front face: channel 0
-            for w0, w1, wl in w_runs:
-                face_runs.append((g.front(k, h0, h1, w0, w1), base + c0 + hl + wl))
-        for c0_, c1_, cl in c_runs:  # top face: row 0
-            for w0, w1, wl in w_runs:
-                face_runs.append((g.top(k, c0_, c1_, w0, w1), base + cl + hl0 + wl))
-            for h0, h1, hl in h_runs:  # right face: last column
-                face_runs.append((g.side(k, c0_, c1_, h0, h1), base + cl + hl + wl_last))
+        """The block's three visible faces, one polygon per run of a group along each axis, in the
+        group's colour (a window method's elements share no groups: one pale colour)."""
+        if b.labels is None:
+            c_runs, h_runs, w_runs = [(0, g.C, 0)], [(0, g.H, 0)], [(0, g.W, 0)]
+        else:
+            c_runs, h_runs, w_runs = runs(b.labels[1]), runs(b.labels[2]), runs(b.labels[3])
+        faces = []  # (polygon, a canonical element on it)
+        for h0, h1, _ in h_runs:  # front face: channel 0
+            for w0, w1, _ in w_runs:
+                faces.append((g.front(k, h0, h1, w0, w1), (sample, 0, h0, w0)))
+        for c0, c1, _ in c_runs:
+            for w0, w1, _ in w_runs:  # top face: row 0
+                faces.append((g.top(k, c0, c1, w0, w1), (sample, c0, 0, w0)))
+            for h0, h1, _ in h_runs:  # right face: last column
+                faces.append((g.side(k, c0, c1, h0, h1), (sample, c0, h0, g.W - 1)))
         p.setPen(Qt.PenStyle.NoPen)
-        for poly, label in face_runs:
-            p.setBrush(color(label))
+        for poly, element in faces:
+            p.setBrush(QColor(*b.rgb(*element)) if b.labels is not None else PALE)
             p.drawPolygon(poly)
         self._paint_grid(p, g, k)
 
@@ -245,13 +253,14 @@ class TensorView(QWidget):
         n0, n1, c0, c1, h0, h1, w0, w1 = b.selected_spans
         if not n0 <= sample < n1:
             return
-        fill = QColor(SELECTED)
+        fill, inside = QColor(SELECTED), QColor(SELECTED)
         fill.setAlpha(110)
-        solid, dashed = QPen(SELECTED_EDGE, 1.6), QPen(SELECTED_EDGE, 1.2, Qt.PenStyle.DashLine)
-        # faces on the block's surface are filled; faces inside it are drawn as dashed hidden lines
+        inside.setAlpha(150)  # a slab inside the block shows through the faces in front of it
+        solid, dashed = QPen(SELECTED_EDGE, 1.6), QPen(SELECTED_EDGE, 1.4, Qt.PenStyle.DashLine)
+        # faces on the block's surface are filled; faces inside it are drawn through, dashed
         for poly, visible in ((g.front(k, h0, h1, w0, w1, c=c0), c0 == 0), (g.top(k, c0, c1, w0, w1, h=h0), h0 == 0),
                               (g.side(k, c0, c1, h0, h1, w=w1), w1 == g.W)):
-            p.setBrush(fill if visible else Qt.BrushStyle.NoBrush)
+            p.setBrush(fill if visible else inside)
             p.setPen(solid if visible else dashed)
             p.drawPolygon(poly)
         sel = b.selected

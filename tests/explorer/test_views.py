@@ -103,7 +103,7 @@ def test_compare_view_mirrors_the_main_state(qtbot, window):
         np.testing.assert_array_equal(panel.scene.highlight, shared_mask(name, s.shape, (2, 5, 1, 6),
                                                                          **shown.kernel_params()))
         np.testing.assert_array_equal(panel.scene.x, s.scene.x)  # one input for every panel
-    assert compare.panels["group"].scene.settings.params == {"groups": 2}
+    assert compare.panels["group"].scene.result.params["groups"] == 2  # the same default as in Explore (C=8)
     compare.checks["rms"].setChecked(True)
     assert "rms" in compare.panels and compare.methods[-1] == "rms"
     qtbot.waitUntil(compare.ready, timeout=20000)

@@ -84,3 +84,14 @@ def test_lrn_window_in_words_and_group_counts():
     labels = part.labels()
     assert labels.shape == (4, 8, 5, 5) and len(np.unique(labels)) == 8
     assert np.array_equal(labels == labels[1, 5, 2, 2], part.mask((1, 5, 2, 2)))
+
+
+@pytest.mark.parametrize("channels,groups", [(8, 2), (6, 3), (16, 4), (32, 8), (64, 32), (256, 32), (96, 32), (12, 3),
+                                             (7, 1), (2, 1), (1, 1), (4, 2)])
+def test_default_groups_show_groupnorm(channels, groups):
+    """Neither LayerNorm (G=1) nor InstanceNorm (G=C) when C allows it: the paper's 32 from C=64 up,
+    else groups of 4 channels (or 2)."""
+    _, params, _, _ = prepare("group", (2, channels, 4, 4))
+    assert params["groups"] == groups
+    if groups > 1:
+        assert 1 < groups < channels

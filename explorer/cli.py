@@ -28,6 +28,8 @@ EXAMPLES = """examples:
   norm-explorer export --file activations.npy --layout NHWC --method channel --out out.npy
   norm-explorer compare --methods batch,layer,instance,group --shape 4,8,8,8 --out fig2.png
   norm-explorer info group                        formula, axes in words, torch/Keras code
+  norm-explorer explain --method group --selected 1,0,3,4       the arithmetic of x[1, 0, 3, 4], step by step
+  norm-explorer explain --method batch --eval --out steps.gif   ... as an animated step-through for slides
   norm-explorer depth --article --norm batch --out depth.png
   norm-explorer steps --steps 200 --drift shift --out steps.svg
 """
@@ -165,6 +167,28 @@ def cmd_compare(args) -> int:
     return 0
 
 
+# -- explain -------------------------------------------------------------------------------------
+
+def cmd_explain(args) -> int:
+    """The arithmetic of the selected element: printed, or as an animated step-through."""
+    if args.out:
+        check_extension(args.out, (".gif", ".apng", ".png"))
+    size = parse_size(args.size) if args.size else None
+    settings, file = settings_from(args, _base(args))
+    scene = _compute(settings, file)
+    warn(scene, args)
+    if not args.out:
+        e = scene.explanation
+        names = ", ".join(f"{a}={i}" for a, i in zip(settings.layout, e.index))
+        print(f"{settings.spec.label}, x[{names}] ({'train' if e.training else 'eval'} mode)")
+        for k, step in enumerate(e.steps, 1):
+            print(f"{k}. {step.title} ({step.formula}): {step.text}")
+        return 0
+    from .figures import export_steps
+    export_steps(scene, args.out, size)
+    return 0
+
+
 # -- info ----------------------------------------------------------------------------------------
 
 def cmd_info(args) -> int:
@@ -220,6 +244,16 @@ def build_parser() -> Parser:
     compare.add_argument("--size", help="figure size in pixels, WIDTHxHEIGHT")
     compare.add_argument("--dpi", default="96", help="PNG resolution, 24 to 1200 (default 96)")
     compare.set_defaults(func=cmd_compare)
+
+    explain = sub.add_parser("explain", help="the arithmetic of one element, step by step (--selected picks it)",
+                             formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
+    add_setting_flags(explain)
+    explain.add_argument("--session", help="start from the settings of a session JSON file")
+    explain.add_argument("--out", help="an animated step-through: .gif, .apng or .png (the frames go to NAME-frames/); "
+                                       "without --out the steps are printed")
+    explain.add_argument("--size", help="frame size in pixels, WIDTHxHEIGHT (default 1280x560)")
+    explain.add_argument("--quiet", action="store_true", help="no warnings on stderr")
+    explain.set_defaults(func=cmd_explain)
 
     info = sub.add_parser("info", help="a method's formula, axes in words, conventions and torch/Keras code")
     info.add_argument("name", metavar="METHOD", help=f"one of: {', '.join(METHODS)}")

@@ -16,6 +16,13 @@ HUES = (0, 28, 48, 70, 100, 135, 165, 183, 285, 315, 340)
 SHADES = ((0.42, 0.98), (0.30, 0.90), (0.62, 0.88), (0.55, 0.70))
 
 
+#: Text colours, each at least 4.5:1 against white and the window's #efefef (WCAG AA).
+TEXT_HINT = "#4d4d4d"
+TEXT_BEFORE = "#5b6478"  # the grey-blue of "before", dark enough for text
+TEXT_AFTER = "#9a4a1a"  # the orange of "after", dark enough for text
+TEXT_ERROR = "#b71c1c"
+
+
 def _rgb(hue: float, saturation: float, value: float) -> tuple:
     r, g, b = colorsys.hsv_to_rgb(hue / 360.0, saturation, value)
     return round(r * 255), round(g * 255), round(b * 255)

@@ -138,3 +138,19 @@ def export_experiment(kind: str, configure, out: str, size=None, dpi: float = 96
     finally:
         view.shutdown()
         view.close()
+
+
+def export_steps(scene, out: str, size=None):
+    """The step-through of the scene's selected element as an animation (.gif, .apng, .png), frames beside it."""
+    app = qt_app()  # noqa: F841
+    from .animation import FRAME_SIZE, frames, save_animation
+    from .atomic import SaveError
+    from .widgets.tensor_view import TensorView
+    view = TensorView()
+    view.set_scene(scene)
+    try:
+        return save_animation(frames(view, scene, size or FRAME_SIZE), out)
+    except SaveError as exc:
+        raise CliError(str(exc), IO_FAILURE) from None
+    finally:
+        view.close()

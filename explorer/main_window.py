@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from kernels import METHODS
 
 from . import __version__
+from .animation import frames, save_animation, step_spans
 from .atomic import SaveError
 from .data_files import save_npy, save_stats_csv
 from .experiments.depth_view import DepthView
@@ -33,6 +34,7 @@ from .file_loading import FILE_FILTER, LoadError, load, open_file
 from .session import SessionError, open_session, save_session
 from .settings_store import load_settings, qsettings, save_settings
 from .state import AppState
+from .widgets.arithmetic import ArithmeticPanel
 from .widgets.banner import Banner
 from .widgets.compare_view import CompareView
 from .widgets.controls import ControlPanel
@@ -40,6 +42,7 @@ from .widgets.export_dialog import ExportDialog, install_export_menu
 from .widgets.group_table import GroupStatsPanel
 from .widgets.histograms import HistogramPanel
 from .widgets.info_panel import InfoPanel
+from .widgets.modes_view import ModesView
 from .widgets.open_dialog import OpenTensorDialog
 from .widgets.tensor_view import TensorView
 from .widgets.value_view import ValueView
@@ -72,6 +75,8 @@ class MainWindow(QMainWindow):
         self.view_tabs = QTabWidget(objectName="tabs_views")
         self.view_tabs.addTab(self.tensor_view, "Statistics groups")
         self.view_tabs.addTab(self.value_view, "Values")
+        self.modes_view = ModesView(self.state)
+        self.view_tabs.addTab(self.modes_view, "Train vs eval")
         self.banner = Banner()
         views = QWidget()
         column = QVBoxLayout(views)
@@ -99,13 +104,19 @@ class MainWindow(QMainWindow):
         computing = lambda: self.state.computing  # noqa: E731 (panels refresh once no computation runs)
         self.info = InfoPanel(computing)
         self.group_stats = GroupStatsPanel(computing)
+        self.arithmetic = ArithmeticPanel()
+        self.arithmetic.stepChanged.connect(self._light_step)
+        self.arithmetic.button_export.clicked.connect(lambda: self.export_steps())
         self.dock_controls = self._dock("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.dock_arithmetic = self._dock("Arithmetic of the selected element", self.arithmetic,
+                                          Qt.DockWidgetArea.RightDockWidgetArea)
         self.dock_info = self._dock("About this method", self.info, Qt.DockWidgetArea.RightDockWidgetArea)
         self.dock_groups = self._dock("Per-group statistics", self.group_stats, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.dock_controls.setMinimumWidth(340)
         self.dock_info.setMinimumWidth(330)
         self.resizeDocks([self.dock_controls, self.dock_info], [350, 360], Qt.Orientation.Horizontal)
         self.resizeDocks([self.dock_groups], [190], Qt.Orientation.Vertical)
+        self.resizeDocks([self.dock_arithmetic, self.dock_info], [300, 520], Qt.Orientation.Vertical)
 
         self._build_status_bar()
         self._build_menus()
@@ -134,8 +145,15 @@ class MainWindow(QMainWindow):
         self._show_error(self.state.error)
 
     def _show_scene(self):
-        for view in (self.tensor_view, self.value_view, self.histograms, self.group_stats, self.info, self.banner):
+        for view in (self.tensor_view, self.value_view, self.histograms, self.group_stats, self.info, self.banner,
+                     self.arithmetic):
             view.set_scene(self.state.scene)
+
+    def _light_step(self, k: int):
+        """The step-through's step k lights up the elements it reads in the block and value views."""
+        spans = step_spans(self.state.scene, k)
+        self.tensor_view.set_lit(spans)
+        self.value_view.set_lit(spans)
 
     def _show_error(self, message):
         for view in (self.tensor_view, self.info, self.banner):
@@ -291,6 +309,15 @@ class MainWindow(QMainWindow):
             save_npy(c.x, str(p)[:-4] + "_input.npy" if str(p).endswith(".npy") else str(p) + "_input.npy")
         return self._save("Export tensors", "output.npy", "NumPy array (*.npy)", write, path)
 
+    def export_steps(self, path: str | None = None) -> bool:
+        """The step-through of the selected element as an animated GIF or APNG, the frames beside it."""
+        scene = self.state.scene
+        if scene is None or scene.explanation is None:
+            return False
+        self.arithmetic.stop()
+        return self._save("Export the step-through", "steps.gif", "Animated GIF (*.gif);;Animated PNG (*.apng *.png)",
+                          lambda p: save_animation(frames(self.tensor_view, scene), p), path)
+
     def _save(self, title, default, file_filter, write, path) -> bool:
         if path is None:
             path, _ = QFileDialog.getSaveFileName(self, title, default, file_filter)
@@ -326,7 +353,7 @@ class MainWindow(QMainWindow):
     def _docks_for_tab(self, index: int):
         """The docks belong to the Explore tab: Compare keeps the controls, the experiments (which have
         their own) get the whole window. Returning to Explore restores what the person had open."""
-        docks = (self.dock_controls, self.dock_info, self.dock_groups)
+        docks = (self.dock_controls, self.dock_arithmetic, self.dock_info, self.dock_groups)
         if index == 0:
             for dock, visible in self._explore_docks.items():
                 dock.setVisible(visible)

@@ -16,6 +16,7 @@ import numpy as np
 from kernels import (
     GroupMoments,
     GroupStats,
+    explain_result,
     finite_range,
     generate,
     get_ops,
@@ -29,6 +30,7 @@ from kernels import (
 from .cache import LRU
 from .limits import FILES_KEPT, INPUT_STATS_KEPT, INPUTS_KEPT, MOMENTS_KEPT, RUNNING_KEPT, WARMUP_STEPS
 from .scene import (
+    Modes,
     Overlay,
     Scene,
     blocks_of,
@@ -148,6 +150,21 @@ class Pipeline:
             out[name] = problem if problem else self._scene(settings, remember=False)
         return out
 
+    def run_modes(self, s: Settings) -> Modes:
+        """Train and eval side by side (a method with running statistics): both scenes on the same
+        input, and the histogram of eval − train."""
+        if not s.spec.running_stats:
+            raise ValueError(f"{s.spec.label} computes the same in train and eval mode: nothing to compare")
+        train = self._scene(s.replace(training=True), remember=False)
+        evaluated = self._scene(s.replace(training=False), remember=False)
+        diff = np.asarray(evaluated.output, np.float64) - np.asarray(train.output, np.float64)
+        finite = diff[np.isfinite(diff)]
+        if finite.size == 0:
+            finite = np.zeros(1)
+        counts, edges = np.histogram(finite, bins=s.bins)
+        return Modes(train, evaluated, edges, counts, float(np.max(np.abs(finite))), float(finite.mean()),
+                     float(finite.std()))
+
     def _scene(self, s: Settings, remember: bool) -> Scene:
         start = time.perf_counter()
         x, moments_cache = self._input_entry(s)
@@ -191,6 +208,7 @@ class Pipeline:
                      summary_after=summary_from(after, hist.range_after, hist.sample_after, x.size, hist.sampled),
                      overlays=tuple(overlays), tiles=tiles_of(x, out_np, s), blocks=blocks,
                      running_used=(running["running_mean"], running["running_var"]) if running else (),
+                     explanation=explain_result(x, result, s.selected, **running),
                      normalize_ms=normalize_ms, total_ms=(time.perf_counter() - start) * 1000)
 
     def _input_stats(self, s: Settings, x, sharing, moments_cache) -> InputStats:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from kernels import GroupStats, Histograms, Result, Summary, bin_counts, spatial_axes
+from kernels import Explanation, GroupStats, Histograms, Result, Summary, bin_counts, spatial_axes
 
 from .colors import SELECTED_RGB, GroupColors
 from .geometry import canonical_index, canonical_sizes, canonical_spans, to_canonical, window
@@ -45,6 +45,13 @@ class Tiles:
     step_w: int
     limit_before: float
     limit_after: float
+
+    def limits(self, shared: bool) -> tuple:
+        """(before, after) colour scales: one for both (the larger) or one each."""
+        if shared:
+            both = max(self.limit_before, self.limit_after)
+            return both, both
+        return self.limit_before, self.limit_after
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +96,7 @@ class Scene:
     tiles: Tiles
     blocks: Blocks
     running_used: tuple = ()  # (running_mean, running_var) an eval-mode computation used
+    explanation: Explanation | None = None  # the selected element's arithmetic, step by step
     normalize_ms: float = 0.0
     total_ms: float = 0.0
 
@@ -120,6 +128,20 @@ class Scene:
         return replace(self, settings=settings)
 
 
+@dataclass(frozen=True, eq=False)
+class Modes:
+    """The same input through a BatchNorm-family layer in train and in eval mode: both scenes, and
+    the histogram of their difference (eval − train) with its largest size."""
+
+    train: Scene
+    eval: Scene
+    diff_edges: np.ndarray
+    diff_counts: np.ndarray
+    diff_max: float
+    diff_mean: float
+    diff_std: float
+
+
 # -- assembly --------------------------------------------------------------------------------
 
 def blocks_of(settings: Settings, sharing) -> Blocks:
@@ -130,6 +152,11 @@ def blocks_of(settings: Settings, sharing) -> Blocks:
     selected = canonical_index(settings.selected, layout)
     spans = canonical_spans(sharing.box_of(settings.selected), layout, shape)
     words = sharing.describe()
+    if settings.spec.running_stats and not settings.training:
+        source = ("after 20 training steps on fresh batches" if settings.running == "warmed"
+                  else "a fresh module's: mean 0, variance 1")
+        words = (f"eval mode: no statistics come from the batch; each element uses its channel's running mean and "
+                 f"variance ({source})")
     if not sharing.shares_groups:
         return Blocks(sizes, None, selected, None, spans, words, spatial)
     per_letter = dict(zip(layout, sharing.axis_labels()))

@@ -193,6 +193,8 @@ class Settings:
     overlays: bool = setting(True, "histograms of the selected and the most extreme statistics groups over the "
                                    "main ones", "bool", flag="--overlays")
     log_counts: bool = setting(False, "histogram counts on a log scale", "bool", computes=False, flag="--log-counts")
+    shared_colors: bool = setting(True, "one colour scale for the values before and after (else one each)", "bool",
+                                  computes=False, flag="--shared-colors")
 
     # -- reading -------------------------------------------------------------------------------
     @property

@@ -19,7 +19,7 @@ kernels but its `experiments` subpackage):
 from .backend import available_backends, available_devices, bin_counts, get_ops, torch_missing_reason
 from .code import code_for
 from .core import NormError, Result, normalize, prepare, shared_mask
-from .explain import STEP_KINDS, Explanation, Step, explain
+from .explain import STEP_KINDS, Explanation, Step, explain, explain_result, fmt
 from .inputs import GENERATORS, generate
 from .layouts import (
                         BATCH,
@@ -46,8 +46,8 @@ from .summaries import (
                         summary_from,
 )
 
-__all__ = ["explain", "Explanation", "Step", "STEP_KINDS", "METHODS", "FAMILIES", "Param", "resolve_params",
-           "parse_bool", "prepare", "code_for", "normalize", "shared_mask", "Result", "NormError",
+__all__ = ["explain", "explain_result", "fmt", "Explanation", "Step", "STEP_KINDS", "METHODS", "FAMILIES", "Param",
+           "resolve_params", "parse_bool", "prepare", "code_for", "normalize", "shared_mask", "Result", "NormError",
            "available_backends", "available_devices", "torch_missing_reason", "get_ops", "BATCH", "CHANNEL",
            "COMMON_LAYOUTS", "all_layouts", "check_layout", "spatial_axes", "canonical_order", "permutation",
            "GENERATORS", "generate", "Partition", "ChannelWindow", "GroupMoments", "GroupStats", "Histograms",

@@ -88,6 +88,13 @@ def explain(x, method: str, index, layout: str = "NCHW", backend: str = "numpy",
     res = normalize(x, method, layout=layout, backend=backend, device=device, training=training,
                     running_mean=running_mean, running_var=running_var, num_batches_tracked=num_batches_tracked,
                     nonfinite=nonfinite, **params)
+    return explain_result(x, res, index, running_mean=running_mean, running_var=running_var)
+
+
+def explain_result(x, res, index, running_mean=None, running_var=None) -> Explanation:
+    """The steps for x[index] of a Result `normalize` already computed on x (running_mean and
+    running_var: what was given to it, for the running-statistics step)."""
+    method = res.method
     layout, sharing, shape = res.layout, res.sharing, res.shape
     try:
         index = tuple(int(i) for i in index)
@@ -97,19 +104,24 @@ def explain(x, method: str, index, layout: str = "NCHW", backend: str = "numpy",
     if len(index) != len(shape) or not all(0 <= i < s for i, s in zip(index, shape)):
         raise NormError(f"index {index} is outside the shape", method=method, shape=shape, layout=layout)
     ops = get_ops(res.backend, res.device)
-    xn = np.asarray(ops.to_numpy(ops.asarray(x)), dtype=np.float64)
-    out = float(np.asarray(ops.to_numpy(res.output))[index])
+    xb = ops.asarray(x)
+
+    def part(box):  # only the elements a step reads, in float64 (never a copy of all of x)
+        return np.asarray(ops.to_numpy(xb[box]), dtype=np.float64)
+
+    out = float(ops.to_numpy(res.output[index]))
     p = res.params
     spec = METHODS[method]
-    e = Explanation(method, index, layout, float(xn[index]), out, training=res.training, warnings=list(res.warnings))
+    e = Explanation(method, index, layout, float(part(index)), out, training=res.training,
+                    warnings=list(res.warnings))
     box = sharing.box_of(index)
-    values = xn[box]
+    values = part(box)
     finite = values[np.isfinite(values)]
     e.box, e.count = box, int(finite.size)
     c = index[layout.index(CHANNEL)]
     stat = _stat_reader(res, sharing, index)
     if method == "lrn":
-        _lrn_steps(e, xn, box, p)
+        _lrn_steps(e, values, box, p)
         return e
     if method == "minmax":
         _minmax_steps(e, finite, box, p, stat)
@@ -159,9 +171,9 @@ def _numpy(a):
 def _gather_steps(e, finite, box, stat, res, centers, method):
     n = finite.size
     total = float(np.sum(finite))
-    what = "the statistics group" if res.sharing.shares_groups else "the window"
+    what = "its statistics group" if res.sharing.shares_groups else "its window"
     e.steps.append(Step("gather", "gather", "the n elements that share statistics with x",
-                        f"{n:,} elements of {what} ({res.sharing.describe()})", float(n), box))
+                        f"n = {n:,} elements: {what}, {res.sharing.describe()}", float(n), box))
     if not centers:
         mean_square = stat(res.var)
         e.steps.append(Step("variance", "mean square", "ν² = Σx² / n",
@@ -201,18 +213,18 @@ def _normalize_steps(e, method, p, res, stat, mean, var, eps, index):
     root = float(np.sqrt(var + eps)) if var + eps > 0 else 0.0
     y = (centered if mean != 0 else e.value) / root if root > 0 else 0.0
     symbol = "ν²" if method in ("rms", "pixel", "frn") or (method == "custom" and not p["center"]) else "σ²"
-    e.steps.append(Step("normalize", "normalize", f"x̂ = (x − μ) / √({symbol} + ε)",
-                        f"x̂ = {top} / √({fmt(var)} + {fmt(eps)}) = {fmt(centered if mean != 0 else e.value)} / "
+    e.steps.append(Step("normalize", "normalize", f"z = (x − μ) / √({symbol} + ε)",
+                        f"z = {top} / √({fmt(var)} + {fmt(eps)}) = {fmt(centered if mean != 0 else e.value)} / "
                         f"{fmt(root)} = {fmt(y)}", y))
     if method == "batch_renorm" and res.training:
         r, d = stat(res.stats["r"]), stat(res.stats["d"])
         y = y * r + d
-        e.steps.append(Step("normalize", "renormalize", "x̂·r + d (r, d against the running statistics)",
-                            f"x̂·{fmt(r)} + {fmt(d)} = {fmt(y)}", y))
+        e.steps.append(Step("normalize", "renormalize", "z·r + d (r, d against the running statistics)",
+                            f"z·{fmt(r)} + {fmt(d)} = {fmt(y)}", y))
     gamma, beta = _affine_at(p, res, index)
     if gamma is not None or beta is not None:
         g, b = 1.0 if gamma is None else gamma, 0.0 if beta is None else beta
-        e.steps.append(Step("affine", "scale and shift", "y = γ·x̂ + β",
+        e.steps.append(Step("affine", "scale and shift", "y = γ·z + β",
                             f"y = {fmt(g)} · {fmt(y)} + {fmt(b)} = {fmt(e.output)}", e.output))
     if method == "frn" and p["tlu"]:
         e.steps.append(Step("affine", "TLU", "z = max(y, τ)", f"z = max(…, {fmt(p['tau'])}) = {fmt(e.output)}",
@@ -265,8 +277,7 @@ def _running_step(e, res, p, c, n, mean, var, running_mean, running_var):
     e.steps.append(Step("running", "running statistics", formula, text, rm_new))
 
 
-def _lrn_steps(e, xn, box, p):
-    window = xn[box]
+def _lrn_steps(e, window, box, p):
     finite = window[np.isfinite(window)]
     size, alpha, beta, k = p["size"], p["alpha"], p["beta"], p["k"]
     squares = float(np.sum(finite * finite))
@@ -294,4 +305,4 @@ def _minmax_steps(e, finite, box, p, stat):
                         e.output))
 
 
-__all__ = ["explain", "Explanation", "Step", "STEP_KINDS", "fmt"]
+__all__ = ["explain", "explain_result", "Explanation", "Step", "STEP_KINDS", "fmt"]

@@ -10,6 +10,8 @@ from PySide6.QtCore import QObject, QSignalBlocker, QTimer
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QWidget
 
+from ..colors import TEXT_ERROR, TEXT_HINT
+
 INVALID_STYLE = ("QAbstractSpinBox[invalid=true], QComboBox[invalid=true] "
                  "{ border: 1px solid #d33; background: #fff0f0; }")
 
@@ -83,7 +85,7 @@ class SciSpinBox(QDoubleSpinBox):
 def hint_label(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
-    label.setStyleSheet("color: palette(mid); font-size: 11px;")
+    label.setStyleSheet(f"color: {TEXT_HINT}; font-size: 11px;")
     return label
 
 
@@ -91,7 +93,7 @@ def error_label(name: str) -> QLabel:
     label = QLabel()
     label.setObjectName(name)
     label.setWordWrap(True)
-    label.setStyleSheet("color: #c62828; font-weight: 600;")
+    label.setStyleSheet(f"color: {TEXT_ERROR}; font-weight: 600;")
     label.hide()
     return label
 

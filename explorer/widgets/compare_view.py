@@ -14,6 +14,7 @@ from kernels import METHODS
 
 from ..palette import AFTER, BEFORE
 from ..settings import DEFAULTS, SettingError, Settings, mirrored
+from ..words import plural
 from .common import blocked
 from .tensor_view import TensorView
 
@@ -82,7 +83,7 @@ class ComparePanel(QWidget):
                                                pen=pg.mkPen(color), antialias=False))
         after = outcome.summary_after
         self.label_after.setText(f"after: mean {_tidy(after.mean)}, std {_tidy(after.std)}, "
-                                 f"{len(outcome.groups):,} statistics groups")
+                                 f"{plural(len(outcome.groups), 'statistics group')}")
 
 
 def _tidy(value: float) -> str:

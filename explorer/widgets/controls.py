@@ -178,7 +178,7 @@ class ControlPanel(QScrollArea):
         column.addWidget(box)
 
         # histogram options
-        box = QGroupBox("Histograms")
+        box = QGroupBox("Display")
         form = QFormLayout(box)
         self.spin_bins = QSpinBox(objectName="spin_bins")
         self.spin_bins.setRange(FIELDS["bins"].low, FIELDS["bins"].high)
@@ -192,7 +192,10 @@ class ControlPanel(QScrollArea):
         self.check_overlays = QCheckBox("overlay statistics groups", objectName="check_overlays")
         self.check_overlays.setToolTip("Draw the histograms of the selected group and the most extreme ones")
         self.check_overlays.toggled.connect(lambda on: state.update(overlays=on))
-        for w in (self.check_shared, self.check_log, self.check_overlays):
+        self.check_shared_colors = QCheckBox("one colour scale for the values", objectName="check_shared_colors")
+        self.check_shared_colors.setToolTip("The Values view colours before and after on one scale (off: each its own)")
+        self.check_shared_colors.toggled.connect(lambda on: state.update(shared_colors=on))
+        for w in (self.check_shared, self.check_log, self.check_overlays, self.check_shared_colors):
             form.addRow(w)
         column.addWidget(box)
         column.addStretch(1)
@@ -234,7 +237,7 @@ class ControlPanel(QScrollArea):
         spec = s.method_spec
         widgets = [self.combo_method, self.combo_layout, self.combo_mode, self.combo_running, self.combo_input,
                    self.spin_seed, self.combo_backend, self.combo_device, self.spin_bins, self.check_shared,
-                   self.check_log, self.check_overlays, *self.spins.values()]
+                   self.check_log, self.check_overlays, self.check_shared_colors, *self.spins.values()]
         with blocked(*widgets):
             self.combo_method.setCurrentIndex(self.combo_method.findData(s.method, Qt.ItemDataRole.UserRole))
             self.label_method.setText(spec.summary)
@@ -267,6 +270,7 @@ class ControlPanel(QScrollArea):
             self.check_shared.setChecked(s.shared_bins)
             self.check_log.setChecked(s.log_counts)
             self.check_overlays.setChecked(s.overlays)
+            self.check_shared_colors.setChecked(s.shared_colors)
         self.params.sync()
         self._show_error(s.error)
 

@@ -9,7 +9,9 @@ from PySide6.QtCore import QAbstractTableModel, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableView, QVBoxLayout
 
+from ..colors import TEXT_AFTER, TEXT_BEFORE
 from ..palette import AFTER, BEFORE, SELECTED
+from ..words import group_header, group_label, plural
 from .common import DeferredPanel
 
 COLUMNS = ("group", "elements", "mean before", "var before", "mean after", "var after")
@@ -17,14 +19,16 @@ MAX_PLOTTED = 512
 
 
 class GroupModel(QAbstractTableModel):
+    """One row per statistics group; the group column names the axes it indexes ('n=1, g=0')."""
+
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.stats = None
+        self.stats, self.table = None, None
         self.selected_row = -1
 
-    def set_stats(self, stats, selected_row: int):
+    def set_stats(self, stats, table, selected_row: int):
         self.beginResetModel()
-        self.stats, self.selected_row = stats, selected_row
+        self.stats, self.table, self.selected_row = stats, table, selected_row
         self.endResetModel()
 
     def rowCount(self, parent=None):
@@ -35,7 +39,7 @@ class GroupModel(QAbstractTableModel):
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
+            return group_header(self.table) if section == 0 and self.table is not None else COLUMNS[section]
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -45,7 +49,7 @@ class GroupModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             s = self.stats
             if col == 0:
-                return ", ".join(map(str, s.coordinates(row)))
+                return group_label(self.table, row)
             value = (s.count, s.mean_before, s.var_before, s.mean_after, s.var_after)[col - 1][row]
             return f"{int(value):,}" if col == 1 else f"{value:.5g}"
         if role == Qt.ItemDataRole.BackgroundRole and row == self.selected_row:
@@ -71,7 +75,9 @@ class GroupStatsPanel(DeferredPanel):
         self.table.setToolTip("One row per statistics group; group = its index along each axis of a statistic")
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("plot_group_stats")
-        self.plot.setLabel("bottom", "statistics group")
+        self.plot.setLabel("bottom", "statistics group (row of the table)")
+        for side in ("bottom", "left"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)  # no "(x0.001)" beside a group number
         self.plot.setLabel("left", "mean ± std")
         self.plot.setMenuEnabled(False)
         self.plot.disableAutoRange()
@@ -90,7 +96,7 @@ class GroupStatsPanel(DeferredPanel):
             return
         stats = c.groups
         row = c.selected_row
-        self.model.set_stats(stats, row)
+        self.model.set_stats(stats, c.sharing.table, row)
         self.table.scrollTo(self.model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
         self._plot(stats, row, not c.sharing.shares_groups)
 
@@ -119,9 +125,12 @@ class GroupStatsPanel(DeferredPanel):
             sd = np.sqrt(np.maximum(var[:n], 0))
             low, high = min(low, float(np.min(mean[:n] - sd))), max(high, float(np.max(mean[:n] + sd)))
         self.plot.setRange(xRange=(-0.5, n - 0.5), yRange=(low, high), padding=0.05)
+        step = max(1, int(np.ceil(n / 16)))  # whole group numbers only, at most ~16 labels
+        self.plot.getAxis("bottom").setTicks([[(k, str(k)) for k in range(0, n, step)], []])
         self.selected_line.setVisible(0 <= selected_row < n)
         self.selected_line.setPos(max(selected_row, 0))
         shown = f" (first {n} shown)" if n < len(stats) else ""
-        what = "channels (LRN shares no groups; each channel over batch and positions)" if per_channel else "groups"
-        self.plot.setTitle(f"{len(stats):,} {what}{shown}: <span style='color:#78829a'>before</span> and "
-                           f"<span style='color:#ec7034'>after</span>, mean ± std", size="9pt")
+        what = plural(len(stats), "channel") + " (LRN shares no groups; each channel over batch and positions)" \
+            if per_channel else plural(len(stats), "group")
+        self.plot.setTitle(f"{what}{shown}: <span style='color:{TEXT_BEFORE}'>before</span> and "
+                           f"<span style='color:{TEXT_AFTER}'>after</span>, mean ± std", size="9pt")

@@ -10,7 +10,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
+from ..colors import SELECTED_RGB
 from ..palette import AFTER, BEFORE
+from ..words import plural
 from .histogram_item import HistogramItem
 
 AXIS_WIDTH = 58  # pixels: room for the count axis' label and ticks up to 6 digits
@@ -61,6 +63,10 @@ class HistogramPanel(QWidget):
             grid.addWidget(label, 1, col)
             self.plots[key], self.labels[key] = plot, label
             self.items[key] = self._make_items(plot, color)
+        self.legend = QLabel(objectName="label_hist_legend")
+        self.legend.setFixedHeight(18)
+        self.legend.setStyleSheet("font-size: 11px; color: #333;")
+        grid.addWidget(self.legend, 2, 0, 1, 2)
 
     def set_scene(self, scene):
         self.scene = scene
@@ -111,8 +117,22 @@ class HistogramPanel(QWidget):
             y_label = "log₁₀(1 + count)" if log else ("count (estimated)" if h.sampled else "count")
             if plot.getAxis("left").labelText != y_label:  # setLabel re-renders HTML text: only on change
                 plot.setLabel("left", y_label)
-            groups = f" · lines: {shown} of {len(c.groups)} {c.sharing.unit}s" if shown else ""
+            groups = f" · lines: {shown} of {plural(len(c.groups), c.sharing.unit)}" if shown else ""
             self.labels[key].setText(format_summary(summary) + groups)
+        self._legend(c)
+
+    def _legend(self, c):
+        """What the lines are: the selected group (blue), the most extreme others (their block colours)."""
+        others = "".join(f"<span style='color:{_hex(o.rgb)}'>━</span>" for o in c.overlays[1:])
+        unit = c.sharing.unit
+        parts = [f"<span style='color:{_hex(SELECTED_RGB)}'>━</span> the selected element's {unit}"]
+        if others:
+            parts.append(f"{others} the {plural(len(c.overlays) - 1, unit)} farthest from the rest, in their block "
+                         f"colours")
+        parts.append("╎ dashed: the selected element's value")
+        text = " · ".join(parts) if c.overlays else "╎ dashed: the selected element's value"
+        if self.legend.text() != text:
+            self.legend.setText(text)
 
     @staticmethod
     def _fit_range(plot, x_range: tuple, top: float):
@@ -129,3 +149,7 @@ class HistogramPanel(QWidget):
             # apply the new range now, not when the scene prepares to paint: there it would move
             # the items after the paint began and cost a second paint
             plot.getViewBox().updateMatrix()
+
+
+def _hex(rgb: tuple) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)

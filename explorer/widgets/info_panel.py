@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from kernels import code_for
 
 from ..conventions import conventions
+from ..words import plural
 from .common import DeferredPanel
 
 
@@ -62,22 +63,22 @@ class InfoPanel(DeferredPanel):
         c = self.scene
         if c is None:
             if self.error:
-                self.text.setHtml(f"<p style='color:#c62828'><b>Cannot compute:</b> {html.escape(self.error)}</p>")
+                self.text.setHtml(f"<p style='color:#b71c1c'><b>Cannot compute:</b> {html.escape(self.error)}</p>")
             return
         s = c.settings
         spec = s.spec
         params = c.result.params
         parts = [f"<h3>{html.escape(spec.label)}</h3><p>{html.escape(spec.summary)}</p>",
                  f"<pre style='font-size:11pt; white-space:pre-wrap'>{html.escape(spec.formula)}</pre>",
-                 "<p style='color:#666'>The formula is written for (N, C, H, W); the line below says what it "
+                 "<p style='color:#4d4d4d'>The formula is written for (N, C, H, W); the line below says what it "
                  "means for your layout and sizes.</p>"]
         sharing = c.sharing
         what = "Statistics shared" if sharing.shares_groups else "Window"
         parts.append(f"<p><b>{what}:</b> {html.escape(sharing.describe())}"
-                     + (f" — {sharing.n_groups:,} groups of {sharing.group_size:,} elements"
+                     + (f" — {plural(sharing.n_groups, 'group')} of {plural(sharing.group_size, 'element')}"
                         if sharing.shares_groups else "") + ".</p>")
         if self.error:
-            parts.append(f"<p style='color:#c62828'><b>Cannot compute:</b> {html.escape(self.error)} (shown: the "
+            parts.append(f"<p style='color:#b71c1c'><b>Cannot compute:</b> {html.escape(self.error)} (shown: the "
                          f"last settings that could be)</p>")
         if c.warnings:
             items = "".join(f"<li>{html.escape(w)}</li>" for w in c.warnings)

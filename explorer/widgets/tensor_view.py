@@ -14,9 +14,10 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPaintEngine, QPainter, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QToolTip, QWidget
 
-from ..geometry import layout_index
+from ..geometry import canonical_spans, layout_index
 from ..limits import MAX_BLOCKS
 from ..palette import SELECTED, SELECTED_EDGE
+from .value_view import element_tooltip
 
 DEPTH_X, DEPTH_Y = 0.62, -0.48  # direction of the channel axis on screen, per display unit
 PALE = QColor("#e8eaef")  # the faces of a window method, whose elements share no groups
@@ -112,6 +113,8 @@ class TensorView(QWidget):
         self.setMinimumSize(360, 220)
         self.setToolTip("")
         self.scene, self.error = None, None
+        self.lit = None  # spans (n0, n1, c0, c1, h0, h1, w0, w1) lit up (a step-through's elements), or None
+        self.hovered = None  # spans of the hovered element's group, outlined
         self._geometry = None
         self._blocks = []
         self._cache, self._cache_key = None, None
@@ -128,6 +131,10 @@ class TensorView(QWidget):
         self.error = message
         self._changed()
 
+    def set_lit(self, spans):
+        self.lit = spans
+        self._changed()
+
     def _block_indices(self, n: int, selected_n: int) -> list:
         count = min(n, MAX_BLOCKS, max(1, self.width() * self.height() // 9000))
         start = min(max(0, selected_n - count // 2), n - count)
@@ -138,8 +145,9 @@ class TensorView(QWidget):
         """What the drawing depends on: the grouping and the selection, not the numbers."""
         sc = self.scene
         drawn = None if sc is None else (sc.settings.layout, sc.settings.shape, sc.sharing, sc.settings.selected,
-                                         sc.settings.method)
-        return (drawn, self.error, self.width(), self.height(), self.show_method, self.devicePixelRatioF())
+                                         sc.settings.method, sc.blocks.words)
+        return (drawn, self.error, self.lit, self.hovered, self.width(), self.height(), self.show_method,
+                self.devicePixelRatioF())
 
     def _changed(self, *_):
         if self._drawing_key() != self._cache_key:  # results arriving while a slider moves repaint nothing
@@ -174,11 +182,14 @@ class TensorView(QWidget):
         n, c, h, w = b.sizes
         sel = b.selected
         self._blocks = self._block_indices(n, sel[0])
-        area = QRectF(self.rect()).adjusted(16, 34, -16, -30)
+        area = QRectF(self.rect()).adjusted(16, 34, -16, -44)
         g = self._geometry = Geometry(area, len(self._blocks), c, h, w)
         for k, sample in enumerate(self._blocks):
             self._paint_block(p, g, k, sample, b)
             self._paint_selected_box(p, g, k, sample, b)
+            for spans, color, width in ((self.hovered, "#222222", 1.2), (self.lit, "#f2b705", 3.0)):
+                if spans is not None:
+                    self._paint_outline(p, g, k, sample, spans, QPen(QColor(color), width))
             p.setPen(QColor("#333"))
             p.setFont(QFont(self.font().family(), 9))
             corner = g.point(k, c, 0, w)  # above the back right corner, clear of the C label on the left
@@ -189,19 +200,23 @@ class TensorView(QWidget):
         self._paint_legend(p, b)
 
     def legend_text(self, b) -> str:
+        s = self.scene.settings
         if b.labels is None:
             return "blue: the selected element's window (LocalResponseNorm shares no groups: each element has its own)"
+        if s.spec.running_stats and not s.training:
+            return ("blue: the elements normalized with the same running statistics as the selected one (its channel)"
+                    " · each other colour: another channel's running statistics")
         return f"blue: the selected element's statistics group · other groups: {b.colors.legend}"
 
     def _paint_legend(self, p, b):
-        """Bottom left: what blue means and how the other colours are given out."""
+        """Bottom left, up to two lines (never cut): what blue means and how the other colours are given out."""
         p.setFont(QFont(self.font().family(), 9))
-        top = self.height() - 20
+        top = self.height() - 36
         p.setPen(QPen(SELECTED_EDGE, 1))
         p.setBrush(SELECTED)
-        p.drawRect(QRectF(10, top + 4, 11, 11))
+        p.drawRect(QRectF(10, top + 3, 11, 11))
         p.setPen(QColor("#333"))
-        p.drawText(QRectF(26, top, self.width() - 200, 18), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+        p.drawText(QRectF(26, top, self.width() - 170, 34), Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap,
                    self.legend_text(b))
 
     def _paint_block(self, p, g, k, sample, b):
@@ -270,6 +285,16 @@ class TensorView(QWidget):
             center = g.point(k, sel[1], sel[2] + 0.5, sel[3] + 0.5)
             p.drawEllipse(center, 3.2, 3.2)
 
+    def _paint_outline(self, p, g, k, sample, spans, pen):
+        """The visible edges of a box (spans on (n, c, h, w)), no fill: a hovered group, a lit step."""
+        n0, n1, c0, c1, h0, h1, w0, w1 = spans
+        if not n0 <= sample < n1:
+            return
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(pen)
+        for poly in (g.front(k, h0, h1, w0, w1, c=c0), g.top(k, c0, c1, w0, w1, h=h0), g.side(k, c0, c1, h0, h1, w=w1)):
+            p.drawPolygon(poly)
+
     def _paint_axes(self, p, g, b):
         n, c, h, w = b.sizes
         spatial = b.spatial
@@ -285,7 +310,7 @@ class TensorView(QWidget):
         p.drawText(QPointF(depth.x() - 18, depth.y()), "C ↗")
         sizes = dict(zip(self.scene.settings.layout, self.scene.settings.shape))
         info = f"N={n}  C={c}" + "".join(f"  {a}={sizes[a]}" for a in spatial)
-        p.drawText(QRectF(0, self.height() - 20, self.width() - 10, 18),
+        p.drawText(QRectF(self.width() - 150, self.height() - 36, 140, 16),
                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, info)
 
     def _paint_caption(self, p, b, n):
@@ -314,10 +339,24 @@ class TensorView(QWidget):
 
     def mouseMoveEvent(self, event):
         index = self.element_at(event.position())
+        self.set_hovered(index)
         if index is None:
             QToolTip.hideText()
             return
         QToolTip.showText(event.globalPosition().toPoint(), self.describe_element(index), self)
+
+    def set_hovered(self, index):
+        """Outline the statistics group (or window) of the element under the pointer."""
+        s = self.scene.settings if self.scene is not None else None
+        spans = None if index is None or s is None else canonical_spans(self.scene.sharing.box_of(index), s.layout,
+                                                                         s.shape)
+        if spans != self.hovered:
+            self.hovered = spans
+            self._changed()
+
+    def leaveEvent(self, event):
+        self.set_hovered(None)
+        super().leaveEvent(event)
 
     def mousePressEvent(self, event):
         index = self.element_at(event.position())
@@ -325,12 +364,4 @@ class TensorView(QWidget):
             self.elementClicked.emit(index)
 
     def describe_element(self, index) -> str:
-        sc = self.scene
-        names = ", ".join(f"{a}={i}" for a, i in zip(sc.settings.layout, index))
-        row = sc.row_of(index)
-        gs = sc.groups
-        lines = [f"<b>x[{names}]</b>", f"before {sc.x[index]:.5g} → after {sc.output[index]:.5g}",
-                 f"{sc.sharing.unit} {row} of {len(gs)} ({sc.sharing.table.group_size:,} elements)",
-                 f"mean {gs.mean_before[row]:.4g} → {gs.mean_after[row]:.4g}",
-                 f"var {gs.var_before[row]:.4g} → {gs.var_after[row]:.4g}", "<i>click to select</i>"]
-        return "<br>".join(lines)
+        return element_tooltip(self.scene, index)

@@ -9,8 +9,11 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QToolTip, QWidget
 
+from kernels import fmt
+
 from ..geometry import layout_index
 from ..palette import SELECTED_EDGE
+from ..words import plural
 
 GAP = 2
 
@@ -28,9 +31,15 @@ def diverging(values: np.ndarray, limit: float) -> np.ndarray:
 
 
 class ValueView(QWidget):
-    """objectName view_values. set_scene(scene) draws it; a click emits elementClicked(index)."""
+    """objectName view_values. set_scene(scene) draws it; a click emits elementClicked(index).
+
+    Each panel (before, after) is a grid of tiles: rows are samples (n), columns channels (c), each
+    tile the H × W map. A colour bar gives the scale (shared by both panels unless the settings say
+    otherwise); on a small tensor every cell shows its number. The selected element's group is
+    outlined and `lit` (a box of x, e.g. a step-through's elements) is lit up."""
 
     elementClicked = Signal(tuple)
+    LEFT, TOP, BAR = 44, 40, 58  # room for the sample labels, the titles and channel labels, a colour bar
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -38,6 +47,7 @@ class ValueView(QWidget):
         self.setMouseTracking(True)
         self.setMinimumSize(300, 160)
         self.scene = None
+        self.lit = None  # spans (n0, n1, c0, c1, h0, h1, w0, w1) to light up, or None
         self._panels = []  # (rect, tile width, tile height, key)
 
     def sizeHint(self):
@@ -47,16 +57,21 @@ class ValueView(QWidget):
         self.scene = scene
         self.update()
 
-    def _layout(self, rows, cols, h, w):
-        """Panel rects and the tile size that fits both panels side by side."""
-        area = QRectF(self.rect()).adjusted(8, 26, -8, -8)
-        panel_w = (area.width() - 24) / 2
+    def set_lit(self, spans):
+        self.lit = spans
+        self.update()
+
+    def _layout(self, rows, cols, h, w, bars: int):
+        """Panel rects and the tile size that fits both panels (and `bars` colour bars) side by side."""
+        area = QRectF(self.rect()).adjusted(8, self.TOP, -8 - bars * self.BAR, -8)
+        panel_w = (area.width() - 2 * self.LEFT - 16) / 2
         scale = max(1.0, min((panel_w - GAP * cols) / (cols * w), (area.height() - GAP * rows) / (rows * h)))
         tw, th = w * scale, h * scale
-        panels = []
-        for k, key in enumerate(("before", "after")):
-            left = area.left() + k * (panel_w + 24)
-            panels.append((QRectF(left, area.top(), cols * (tw + GAP), rows * (th + GAP)), tw, th, key))
+        panels, left = [], area.left()
+        for key in ("before", "after"):
+            rect = QRectF(left + self.LEFT, area.top(), cols * (tw + GAP), rows * (th + GAP))
+            panels.append((rect, tw, th, key))
+            left = rect.right() + 16 + (self.BAR if bars == 2 else 0)
         return panels
 
     def paintEvent(self, event):
@@ -66,10 +81,13 @@ class ValueView(QWidget):
             return
         t = self.scene.tiles
         rows, cols, h, w = t.before.shape
-        self._panels = self._layout(rows, cols, h, w)
-        p.setFont(QFont(self.font().family(), 9))
+        shared = self.scene.settings.shared_colors
+        self._panels = self._layout(rows, cols, h, w, 1 if shared else 2)
+        limits = dict(zip(("before", "after"), t.limits(shared)))
+        font = QFont(self.font().family(), 9)
+        p.setFont(font)
         for rect, tw, th, key in self._panels:
-            data, limit = (t.before, t.limit_before) if key == "before" else (t.after, t.limit_after)
+            data, limit = (t.before if key == "before" else t.after), limits[key]
             rgb = diverging(data, limit)
             for i in range(rows):
                 for j in range(cols):
@@ -77,19 +95,64 @@ class ValueView(QWidget):
                     qimg = QImage(img.data, w, h, 3 * w, QImage.Format.Format_RGB888)
                     target = QRectF(rect.left() + j * (tw + GAP), rect.top() + i * (th + GAP), tw, th)
                     p.drawImage(target, qimg)
-            p.setPen(QColor("#222"))
-            p.drawText(QPointF(rect.left(), rect.top() - 8),
-                       f"{key}: samples {t.samples[0]}–{t.samples[-1]} (rows) × channels {t.channels[0]}–"
-                       f"{t.channels[-1]} (columns), colour ±{limit:.3g}")
-            self._outline(p, rect, tw, th)
+                    if tw / w >= 30 and th / h >= 15:
+                        self._numbers(p, target, data[i, j], limit)
+            self._labels(p, rect, tw, th, key, t)
+            self._outline(p, rect, tw, th, self.scene.blocks.selected_spans, QPen(SELECTED_EDGE, 2))
+            if self.lit is not None:
+                self._outline(p, rect, tw, th, self.lit, QPen(QColor("#f2b705"), 3))
+            if not shared or key == "after":
+                self._color_bar(p, QRectF(rect.right() + 14, rect.top(), 12, min(rect.height(), 220)), limit)
 
-    def _outline(self, p, rect, tw, th):
-        """Outline, tile by tile, the part of the selected element's group that is on screen."""
+    def _labels(self, p, rect, tw, th, key, t):
+        """The panel's title, its samples down the left (n) and channels across the top (c)."""
+        p.setPen(QColor("#222"))
+        bold = QFont(self.font().family(), 9)
+        bold.setBold(True)
+        p.setFont(bold)
+        p.drawText(QPointF(rect.left(), rect.top() - 22), f"{key}: rows n (samples), columns c (channels)")
+        p.setFont(QFont(self.font().family(), 8))
+        p.setPen(QColor("#444"))
+        for j, c in enumerate(t.channels):
+            p.drawText(QRectF(rect.left() + j * (tw + GAP), rect.top() - 16, tw, 14),
+                       Qt.AlignmentFlag.AlignCenter, f"c={c}")
+        for i, n in enumerate(t.samples):
+            p.drawText(QRectF(rect.left() - self.LEFT + 2, rect.top() + i * (th + GAP), self.LEFT - 6, th),
+                       Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"n={n}")
+
+    def _numbers(self, p, target, tile, limit):
+        """Each cell's value, dark or light to stay readable on its colour."""
+        h, w = tile.shape
+        cw, ch = target.width() / w, target.height() / h
+        p.setFont(QFont(self.font().family(), 7 if cw < 40 else 8))
+        for y in range(h):
+            for x in range(w):
+                v = float(tile[y, x])
+                p.setPen(QColor("white") if np.isfinite(v) and abs(v) > 0.6 * limit else QColor("#111"))
+                p.drawText(QRectF(target.left() + x * cw, target.top() + y * ch, cw, ch), Qt.AlignmentFlag.AlignCenter,
+                           f"{v:.3g}")
+
+    def _color_bar(self, p, bar, limit):
+        """A vertical colour bar from +limit (top) through 0 to −limit, labelled."""
+        values = np.linspace(limit, -limit, max(2, int(bar.height())))[:, None]
+        rgb = np.ascontiguousarray(diverging(values, limit))
+        p.drawImage(bar, QImage(rgb.data, 1, rgb.shape[0], 3, QImage.Format.Format_RGB888))
+        p.setPen(QColor("#444"))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRect(bar)
+        p.setFont(QFont(self.font().family(), 8))
+        for frac, v in ((0.0, limit), (0.5, 0.0), (1.0, -limit)):
+            y = bar.top() + frac * bar.height()
+            p.drawText(QRectF(bar.right() + 4, y - 7, self.BAR - 18, 14),
+                       Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{v:+.3g}" if v else "0")
+
+    def _outline(self, p, rect, tw, th, spans, pen):
+        """Outline, tile by tile, the part of a box (spans on (n, c, h, w)) that is on screen."""
         t, b = self.scene.tiles, self.scene.blocks
-        n0, n1, c0, c1, h0, h1, w0, w1 = b.selected_spans
+        n0, n1, c0, c1, h0, h1, w0, w1 = spans
         _, _, height, width = b.sizes
         sh, sw = t.step_h, t.step_w
-        p.setPen(QPen(SELECTED_EDGE, 2))
+        p.setPen(pen)
         p.setBrush(Qt.BrushStyle.NoBrush)
         ph, pw = th / max(1, -(-height // sh)), tw / max(1, -(-width // sw))
         for i, n in enumerate(t.samples):
@@ -124,12 +187,25 @@ class ValueView(QWidget):
         if index is None:
             QToolTip.hideText()
             return
-        sc = self.scene
-        names = ", ".join(f"{a}={i}" for a, i in zip(sc.settings.layout, index))
-        QToolTip.showText(event.globalPosition().toPoint(),
-                          f"x[{names}]<br>before {sc.x[index]:.5g} → after {sc.output[index]:.5g}", self)
+        QToolTip.showText(event.globalPosition().toPoint(), element_tooltip(self.scene, index), self)
 
     def mousePressEvent(self, event):
         index, _ = self.element_at(event.position())
         if index is not None:
             self.elementClicked.emit(index)
+
+
+def element_tooltip(scene, index) -> str:
+    """What hovering an element says (the block view and the value view say the same)."""
+    names = ", ".join(f"{a}={i}" for a, i in zip(scene.settings.layout, index))
+    row = scene.row_of(index)
+    gs, unit = scene.groups, scene.sharing.unit
+    lines = [f"<b>x[{names}]</b>", f"before {fmt(scene.x[index])} → after {fmt(scene.output[index])}",
+             f"{unit} {row} of {len(gs)} ({plural(scene.sharing.table.group_size, 'element')})",
+             f"mean {fmt(gs.mean_before[row])} → {fmt(gs.mean_after[row])}",
+             f"var {fmt(gs.var_before[row])} → {fmt(gs.var_after[row])}"]
+    if scene.running_used:  # eval mode: the statistics used are the channel's running ones
+        c = index[scene.settings.layout.index("C")]
+        rm, rv = (np.asarray(a).reshape(-1) for a in scene.running_used)
+        lines.insert(2, f"normalized with running_mean[{c}] = {fmt(rm[c])}, running_var[{c}] = {fmt(rv[c])}")
+    return "<br>".join(lines + ["<i>click to select</i>"])

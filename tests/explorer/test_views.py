@@ -71,7 +71,7 @@ def test_value_view_click_and_histograms_show_numbers(qtbot, window):
     view = window.value_view
     view.grab()
     rect, tw, th, _ = view._panels[0]
-    pos = QPointF(rect.left() + tw * 0.5, rect.top() + th * 0.5)
+    pos = QPointF(round(rect.left() + tw * 0.55), round(rect.top() + th * 0.55))  # inside a cell, not on an edge
     index, key = view.element_at(pos)
     assert key == "before" and index is not None
     with qtbot.waitSignal(s.resultChanged, timeout=20000):

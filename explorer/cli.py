@@ -15,8 +15,8 @@ from kernels import METHODS, NormError, code_for
 from .cli_common import IO_FAILURE, CliError, check_extension, parse_number, parse_size
 from .flags import FlagError, add_setting_flags, changes_from_flags
 from .settings import DEFAULTS, SettingError, Settings
+from .vocabulary import VIEWS
 
-VIEWS = ("histograms", "tensor", "values", "groups", "compare", "window")
 EXPORT_EXTENSIONS = (".png", ".svg", ".csv", ".json", ".npy")
 
 EXAMPLES = """examples:
@@ -28,6 +28,7 @@ EXAMPLES = """examples:
   norm-explorer export --file activations.npy --layout NHWC --method channel --out out.npy
   norm-explorer compare --methods batch,layer,instance,group --shape 4,8,8,8 --out fig2.png
   norm-explorer info group                        formula, axes in words, torch/Keras code
+  norm-explorer lesson                            the lessons; norm-explorer lesson train-vs-eval --out te.png
   norm-explorer explain --method group --selected 1,0,3,4       the arithmetic of x[1, 0, 3, 4], step by step
   norm-explorer explain --method batch --eval --out steps.gif   ... as an animated step-through for slides
   norm-explorer depth --article --norm batch --out depth.png
@@ -189,6 +190,27 @@ def cmd_explain(args) -> int:
     return 0
 
 
+# -- lesson --------------------------------------------------------------------------------------
+
+def cmd_lesson(args) -> int:
+    from .lessons import LESSONS
+    if not args.name:
+        for lesson in LESSONS.values():
+            print(f"{lesson.name:24} {lesson.title}")
+        return 0
+    if args.name not in LESSONS:
+        raise CliError(f"unknown lesson {args.name!r}; choose one of {', '.join(LESSONS)}")
+    lesson = LESSONS[args.name]
+    if not args.out:
+        print(f"{lesson.title}\n\n{lesson.text}")
+        return 0
+    check_extension(args.out, (".png", ".svg"))
+    size = parse_size(args.size) if args.size else None
+    from .figures import export_lesson
+    export_lesson(args.name, args.out, size, parse_number(args.dpi, "--dpi", 24, 1200))
+    return 0
+
+
 # -- info ----------------------------------------------------------------------------------------
 
 def cmd_info(args) -> int:
@@ -229,7 +251,8 @@ def build_parser() -> Parser:
     export.add_argument("--session", help="start from the settings of a session JSON file")
     export.add_argument("--out", required=True, help="output file: .png, .svg (figure), .csv (per-group statistics), "
                                                     ".npy (output tensor), .json (session)")
-    export.add_argument("--view", choices=VIEWS, default="histograms", help="what the figure shows")
+    export.add_argument("--view", choices=list(VIEWS), default="histograms",
+                        help="what the figure shows: " + "; ".join(f"{k}: {v}" for k, v in VIEWS.items()))
     export.add_argument("--stats", help="also write the per-group statistics to this .csv")
     export.add_argument("--size", help="figure size in pixels, WIDTHxHEIGHT (PNG)")
     export.add_argument("--dpi", default="96", help="PNG resolution, 24 to 1200; text scales with it (default 96)")
@@ -254,6 +277,13 @@ def build_parser() -> Parser:
     explain.add_argument("--size", help="frame size in pixels, WIDTHxHEIGHT (default 1280x560)")
     explain.add_argument("--quiet", action="store_true", help="no warnings on stderr")
     explain.set_defaults(func=cmd_explain)
+
+    lesson = sub.add_parser("lesson", help="a guided preset for a classic confusion (no name: the list)")
+    lesson.add_argument("name", nargs="?", metavar="NAME", help="the lesson; without it, the list of lessons")
+    lesson.add_argument("--out", help="the window with the lesson set up: .png or .svg (without --out: its text)")
+    lesson.add_argument("--size", help="figure size in pixels, WIDTHxHEIGHT")
+    lesson.add_argument("--dpi", default="96", help="PNG resolution, 24 to 1200 (default 96)")
+    lesson.set_defaults(func=cmd_lesson)
 
     info = sub.add_parser("info", help="a method's formula, axes in words, conventions and torch/Keras code")
     info.add_argument("name", metavar="METHOD", help=f"one of: {', '.join(METHODS)}")

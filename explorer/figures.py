@@ -83,14 +83,16 @@ def _show(state, settings, file):
 
 
 def _view(window, name: str):
+    """The widget `--view NAME` draws (explorer.vocabulary), shown and up to date."""
+    widget = window.view_widgets()[name]
     if name == "compare":
         window.tabs.setCurrentWidget(window.compare)
         wait_for(window.compare.ready, what="the comparison")
-        return window.compare
-    if name == "values":
-        window.view_tabs.setCurrentWidget(window.value_view)
-    return {"histograms": window.histograms, "tensor": window.tensor_view, "values": window.value_view,
-            "groups": window.group_stats.plot, "window": window}[name]
+    elif name in ("groups", "values", "modes"):
+        window.view_tabs.setCurrentWidget(widget)
+        if name == "modes":
+            wait_for(window.modes_view.ready, what="train and eval")
+    return widget
 
 
 def export_compare(settings, file, methods, out: str, size=None, dpi: float = 96.0):
@@ -154,3 +156,23 @@ def export_steps(scene, out: str, size=None):
         raise CliError(str(exc), IO_FAILURE) from None
     finally:
         view.close()
+
+
+def export_lesson(name: str, out: str, size=None, dpi: float = 96.0):
+    """The whole window with lesson `name` set up (its text above the tabs), written to `out`."""
+    app = qt_app()  # noqa: F841
+    from .main_window import MainWindow
+    window = MainWindow()
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    try:
+        window.start_lesson(name)
+        wait_for(lambda: not window.state.computing or window.state.error)
+        wait_for(lambda: window.compare.ready() if window.tabs.currentWidget() is window.compare else
+                 window.modes_view.ready() if window.view_tabs.currentWidget() is window.modes_view else True,
+                 what="the lesson's view")
+        window.settle()
+        save_widget_file(window, out, size, dpi)
+    finally:
+        window.close()
+        window.state.shutdown()

@@ -63,3 +63,18 @@ def window(center: int, size: int, count: int) -> np.ndarray:
     count = min(count, size)
     start = min(max(0, center - count // 2), size - count)
     return np.arange(start, start + count)
+
+
+#: Keys that move the selected element: key name -> (canonical axis 0..3 = n, c, h, w, step).
+MOVES = {"Left": (3, -1), "Right": (3, 1), "Up": (2, -1), "Down": (2, 1), "PageUp": (1, -1), "PageDown": (1, 1),
+         "Home": (0, -1), "End": (0, 1)}
+
+
+def moved(index, layout: str, shape, key: str) -> tuple:
+    """The element `index` (layout order) one step along the axis `key` moves on (see MOVES),
+    clamped to the tensor: arrows move across W and H, Page Up/Down across C, Home/End across N."""
+    axis, step = MOVES[key]
+    canon = list(canonical_index(index, layout))
+    limit = canonical_sizes(layout, shape)[axis]
+    canon[axis] = min(max(0, canon[axis] + step), limit - 1)
+    return layout_index(tuple(canon), layout)

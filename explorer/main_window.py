@@ -31,9 +31,11 @@ from .experiments.steps_view import StepsView
 from .experiments.weights_view import WeightsView
 from .export import copy_widget
 from .file_loading import FILE_FILTER, LoadError, load, open_file
+from .lessons import LESSONS
 from .session import SessionError, open_session, save_session
 from .settings_store import load_settings, qsettings, save_settings
 from .state import AppState
+from .vocabulary import VIEWS
 from .widgets.arithmetic import ArithmeticPanel
 from .widgets.banner import Banner
 from .widgets.compare_view import CompareView
@@ -42,6 +44,7 @@ from .widgets.export_dialog import ExportDialog, install_export_menu
 from .widgets.group_table import GroupStatsPanel
 from .widgets.histograms import HistogramPanel
 from .widgets.info_panel import InfoPanel
+from .widgets.lesson_panel import LessonPanel
 from .widgets.modes_view import ModesView
 from .widgets.open_dialog import OpenTensorDialog
 from .widgets.tensor_view import TensorView
@@ -73,10 +76,9 @@ class MainWindow(QMainWindow):
         self.value_view = ValueView()
         self.histograms = HistogramPanel()
         self.view_tabs = QTabWidget(objectName="tabs_views")
-        self.view_tabs.addTab(self.tensor_view, "Statistics groups")
-        self.view_tabs.addTab(self.value_view, "Values")
         self.modes_view = ModesView(self.state)
-        self.view_tabs.addTab(self.modes_view, "Train vs eval")
+        for view, name in ((self.tensor_view, "groups"), (self.value_view, "values"), (self.modes_view, "modes")):
+            self.view_tabs.addTab(view, VIEWS[name])
         self.banner = Banner()
         views = QWidget()
         column = QVBoxLayout(views)
@@ -98,7 +100,13 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._first_run)
         self.tabs.currentChanged.connect(self._docks_for_tab)
         self._explore_docks: dict = {}
-        self.setCentralWidget(self.tabs)
+        self.lesson_panel = LessonPanel()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.lesson_panel)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
 
         self.controls = ControlPanel(self.state)
         computing = lambda: self.state.computing  # noqa: E731 (panels refresh once no computation runs)
@@ -111,7 +119,7 @@ class MainWindow(QMainWindow):
         self.dock_arithmetic = self._dock("Arithmetic of the selected element", self.arithmetic,
                                           Qt.DockWidgetArea.RightDockWidgetArea)
         self.dock_info = self._dock("About this method", self.info, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.dock_groups = self._dock("Per-group statistics", self.group_stats, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.dock_groups = self._dock(VIEWS["group-stats"], self.group_stats, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.dock_controls.setMinimumWidth(340)
         self.dock_info.setMinimumWidth(330)
         self.resizeDocks([self.dock_controls, self.dock_info], [350, 360], Qt.Orientation.Horizontal)
@@ -120,12 +128,11 @@ class MainWindow(QMainWindow):
 
         self._build_status_bar()
         self._build_menus()
-        for widget, title, target in ((self.tensor_view, "tensor view", None), (self.value_view, "values view", None),
-                                      (self.histograms, "histograms", None), (self.compare, "comparison", None),
-                                      (self.group_stats.plot, "per-group statistics", None)):
-            install_export_menu(widget, title, target)
+        for name, widget in self.view_widgets().items():
+            if name != "window":
+                install_export_menu(widget, VIEWS[name], widget)
         for plot in self.histograms.plots.values():
-            install_export_menu(plot, "histograms", self.histograms)
+            install_export_menu(plot, VIEWS["histograms"], self.histograms)
         self._wire_views()
         self.state.resultChanged.connect(self._show_status)
         self.state.errorChanged.connect(self._show_status)
@@ -218,7 +225,11 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Export &tensors (.npy)…", None, self.export_tensors)
         self._action(file_menu, "&Copy current view", "Ctrl+Shift+C", lambda: copy_widget(self.current_view()))
         file_menu.addSeparator()
-        self.action_quit = self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+
+        edit = menu.addMenu("&Edit")
+        self._action(edit, "&Undo", QKeySequence.StandardKey.Undo, self.state.undo)
+        self._action(edit, "&Redo", "Ctrl+Shift+Z", self.state.redo)
 
         view = menu.addMenu("&View")
         for dock in (self.dock_controls, self.dock_info, self.dock_groups):
@@ -227,9 +238,8 @@ class MainWindow(QMainWindow):
         self._action(view, "&Log counts", "Ctrl+L", lambda: self.state.update(log_counts=not self.state.log_counts))
         self._action(view, "&Same bins before and after", "Ctrl+B",
                      lambda: self.state.update(shared_bins=not self.state.shared_bins))
-        self._action(view, "Statistics &groups view", "Ctrl+G",
-                     lambda: self.view_tabs.setCurrentWidget(self.tensor_view))
-        self._action(view, "&Values view", "Ctrl+Shift+V", lambda: self.view_tabs.setCurrentWidget(self.value_view))
+        for name, shortcut in (("groups", "Ctrl+G"), ("values", "Ctrl+Shift+V"), ("modes", "Ctrl+Shift+T")):
+            self._action(view, VIEWS[name], shortcut, lambda name=name: self.show_view(name))
 
         methods = menu.addMenu("&Method")
         for k, m in enumerate(METHODS.values()):
@@ -238,6 +248,10 @@ class MainWindow(QMainWindow):
         methods.addSeparator()
         self._action(methods, "&Train / eval", "Ctrl+T", lambda: self.state.update(training=not self.state.training))
         self._action(methods, "New &seed", "Ctrl+R", lambda: self.state.update(seed=self.state.seed + 1))
+
+        lessons = menu.addMenu("&Lessons")
+        for lesson in LESSONS.values():
+            self._action(lessons, lesson.title, None, lambda name=lesson.name: self.start_lesson(name))
 
         help_menu = menu.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
@@ -331,10 +345,18 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"saved {path}", 5000)
         return True
 
+    def view_widgets(self) -> dict:
+        """Each view by its name (explorer.vocabulary): what `--view NAME` and the export dialog draw."""
+        return {"groups": self.tensor_view, "values": self.value_view, "modes": self.modes_view,
+                "histograms": self.histograms, "group-stats": self.group_stats.plot, "arithmetic": self.arithmetic,
+                "compare": self.compare, "window": self}
+
     def export_targets(self) -> dict:
-        return {"Histograms": self.histograms, "Tensor view": self.tensor_view, "Values view": self.value_view,
-                "Per-group statistics": self.group_stats.plot, "Comparison": self.compare,
-                **{f"{title} experiment": view for title, view in self.experiments.items()}, "Whole window": self}
+        """The export dialog's choices: each view by its title, and the experiment tabs opened so far."""
+        targets = {VIEWS[name]: widget for name, widget in self.view_widgets().items()}
+        window = targets.pop(VIEWS["window"])
+        return {**targets, **{f"{title} experiment": view for title, view in self.experiments.items()},
+                VIEWS["window"]: window}
 
     def current_view(self) -> QWidget:
         tab = self.tabs.currentWidget()
@@ -343,7 +365,23 @@ class MainWindow(QMainWindow):
 
     def export_figure(self):
         names = {widget: name for name, widget in self.export_targets().items()}
-        ExportDialog(self.export_targets(), self, names.get(self.current_view(), "Histograms")).exec()
+        ExportDialog(self.export_targets(), self, names.get(self.current_view(), VIEWS["histograms"])).exec()
+
+    def show_view(self, name: str):
+        """Show one of the Explore tab's views: groups, values or modes."""
+        self.show_tab("explore")
+        self.view_tabs.setCurrentWidget(self.view_widgets()[name])
+
+    def start_lesson(self, name: str):
+        """Set up a lesson: its settings, the view that shows its point, and its text above the tabs."""
+        lesson = LESSONS[name]
+        self.state.apply(lesson.settings())
+        if lesson.view == "compare":
+            self.compare.set_methods(lesson.methods)
+            self.show_tab("compare")
+        else:
+            self.show_view(lesson.view)
+        self.lesson_panel.show_lesson(lesson)
 
     def show_tab(self, name: str):
         """Switch to a main tab by name: explore, compare, depth, steps or weights."""

@@ -17,6 +17,7 @@ from .settings import FIELDS, FILE_INPUT, FileRef, SettingError, Settings
 from .worker import Worker
 
 BUSY_AFTER_MS = 100
+HISTORY = 200  # settings kept for undo
 
 
 class AppState(QObject):
@@ -50,6 +51,8 @@ class AppState(QObject):
         self._awaiting: Settings | None = None  # the settings a submitted job computes
         self._file_array = None  # (FileRef, array) of the loaded file, handed to the worker with each job
         self._highlight = (None, None)
+        self._undo: list = []  # earlier settings, newest last
+        self._redo: list = []
         self._busy_timer = QTimer(self, singleShot=True, interval=BUSY_AFTER_MS)
         self._busy_timer.timeout.connect(lambda: self._set_busy(True))
         self._compute()
@@ -112,14 +115,34 @@ class AppState(QObject):
             return
         self.apply(settings)
 
-    def apply(self, settings: Settings, file: tuple | None = None):
+    def apply(self, settings: Settings, file: tuple | None = None, record: bool = True):
         """Make `settings` (already checked) the current ones: a session, an undo step, a lesson.
-        file: (FileRef, array) of the loaded file the settings name, when it is a new one."""
+        file: (FileRef, array) of the loaded file the settings name, when it is a new one.
+        record: keep the settings they replace for undo."""
         if file is not None:
             self._file_array = file
+        if record and settings != self.settings:
+            self._undo = (self._undo + [self.settings])[-HISTORY:]
+            self._redo = []
         self.settings = settings
         self._compute()
         self.settingsChanged.emit()
+
+    def undo(self) -> bool:
+        """Back to the settings before the last change (False when there is none)."""
+        if not self._undo:
+            return False
+        self._redo.append(self.settings)
+        self.apply(self._undo.pop(), record=False)
+        return True
+
+    def redo(self) -> bool:
+        """Forward again after an undo (False when there is nothing to redo)."""
+        if not self._redo:
+            return False
+        self._undo.append(self.settings)
+        self.apply(self._redo.pop(), record=False)
+        return True
 
     def set_file(self, array: np.ndarray, layout: str, path: str, key: str = "", ref: FileRef | None = None):
         """Use a loaded tensor (its axes in `layout`) as the input; its shape fixes the sizes.

@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 
-from PySide6.QtCore import QObject, QSignalBlocker, QTimer
+from PySide6.QtCore import QObject, QSignalBlocker, Qt, QTimer
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QWidget
 
 from ..colors import TEXT_ERROR, TEXT_HINT
+from ..geometry import moved
 
 INVALID_STYLE = ("QAbstractSpinBox[invalid=true], QComboBox[invalid=true] "
                  "{ border: 1px solid #d33; background: #fff0f0; }")
@@ -124,3 +125,18 @@ class DeferredPanel(QWidget):
 
     def refresh(self):
         raise NotImplementedError
+
+
+_KEYS = {Qt.Key.Key_Left: "Left", Qt.Key.Key_Right: "Right", Qt.Key.Key_Up: "Up", Qt.Key.Key_Down: "Down",
+         Qt.Key.Key_PageUp: "PageUp", Qt.Key.Key_PageDown: "PageDown", Qt.Key.Key_Home: "Home", Qt.Key.Key_End: "End"}
+
+
+def moved_selection(scene, event):
+    """The element the selection moves to for a key press in a view (arrows: W and H, Page Up/Down:
+    C, Home/End: N), or None when the key does not move it."""
+    name = _KEYS.get(event.key())
+    if scene is None or name is None or event.modifiers() & (Qt.KeyboardModifier.ControlModifier
+                                                               | Qt.KeyboardModifier.AltModifier):
+        return None
+    s = scene.settings
+    return moved(s.selected, s.layout, s.shape, name)

@@ -156,6 +156,7 @@ class CompareView(QWidget):
             if name not in self.methods:
                 panel = self.panels.pop(name)
                 self.grid.removeWidget(panel)
+                panel.hide()  # not drawn while it waits for deletion
                 panel.deleteLater()
         for name in self.methods:
             if name not in self.panels:

@@ -11,12 +11,13 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPaintEngine, QPainter, QPen, QPixmap, QPolygonF
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPaintEngine, QPainter, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from ..geometry import canonical_spans, layout_index
 from ..limits import MAX_BLOCKS
 from ..palette import SELECTED, SELECTED_EDGE
+from .common import moved_selection
 from .value_view import element_tooltip
 
 DEPTH_X, DEPTH_Y = 0.62, -0.48  # direction of the channel axis on screen, per display unit
@@ -110,6 +111,7 @@ class TensorView(QWidget):
         super().__init__(parent)
         self.setObjectName("view_tensor")
         self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # arrow keys move the selected element
         self.setMinimumSize(360, 220)
         self.setToolTip("")
         self.scene, self.error = None, None
@@ -182,7 +184,8 @@ class TensorView(QWidget):
         n, c, h, w = b.sizes
         sel = b.selected
         self._blocks = self._block_indices(n, sel[0])
-        area = QRectF(self.rect()).adjusted(16, 34, -16, -44)
+        legend = self._legend_rect(self._legend(b))
+        area = QRectF(self.rect()).adjusted(16, 34, -16, -(self.height() - legend.top()) - 12)
         g = self._geometry = Geometry(area, len(self._blocks), c, h, w)
         for k, sample in enumerate(self._blocks):
             self._paint_block(p, g, k, sample, b)
@@ -208,16 +211,27 @@ class TensorView(QWidget):
                     " · each other colour: another channel's running statistics")
         return f"blue: the selected element's statistics group · other groups: {b.colors.legend}"
 
+    def _legend_rect(self, text: str) -> QRectF:
+        """Where the legend goes: the bottom lines, as many as its words need (never cut)."""
+        width = max(60, self.width() - 36)
+        height = QFontMetricsF(QFont(self.font().family(), 9)).boundingRect(
+            QRectF(0, 0, width, 10000), Qt.TextFlag.TextWordWrap, text).height()
+        return QRectF(26, self.height() - height - 4, width, height + 2)
+
     def _paint_legend(self, p, b):
-        """Bottom left, up to two lines (never cut): what blue means and how the other colours are given out."""
+        """Bottom: the sizes, what blue means and how the other colours are given out."""
         p.setFont(QFont(self.font().family(), 9))
-        top = self.height() - 36
+        text = self._legend(b)
+        rect = self._legend_rect(text)
         p.setPen(QPen(SELECTED_EDGE, 1))
         p.setBrush(SELECTED)
-        p.drawRect(QRectF(10, top + 3, 11, 11))
+        p.drawRect(QRectF(10, rect.top() + 3, 11, 11))
         p.setPen(QColor("#333"))
-        p.drawText(QRectF(26, top, self.width() - 170, 34), Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap,
-                   self.legend_text(b))
+        p.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap, text)
+
+    def _legend(self, b) -> str:
+        sizes = dict(zip(self.scene.settings.layout, self.scene.settings.shape))
+        return " ".join(f"{a}={sizes[a]}" for a in self.scene.settings.layout) + " · " + self.legend_text(b)
 
     def _paint_block(self, p, g, k, sample, b):
         """The block's three visible faces, one polygon per run of a group along each axis, in the
@@ -308,10 +322,6 @@ class TensorView(QWidget):
             p.drawText(QPointF(below.x() - 8, below.y() + 13), f"{spatial[-1]} →")
         depth = g.point(0, g.C / 2, 0, 0)
         p.drawText(QPointF(depth.x() - 18, depth.y()), "C ↗")
-        sizes = dict(zip(self.scene.settings.layout, self.scene.settings.shape))
-        info = f"N={n}  C={c}" + "".join(f"  {a}={sizes[a]}" for a in spatial)
-        p.drawText(QRectF(self.width() - 150, self.height() - 36, 140, 16),
-                   Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, info)
 
     def _paint_caption(self, p, b, n):
         words = b.words
@@ -361,6 +371,13 @@ class TensorView(QWidget):
     def mousePressEvent(self, event):
         index = self.element_at(event.position())
         if index is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.elementClicked.emit(index)
+
+    def keyPressEvent(self, event):
+        index = moved_selection(self.scene, event)
+        if index is None:
+            super().keyPressEvent(event)
+        elif index != self.scene.settings.selected:
             self.elementClicked.emit(index)
 
     def describe_element(self, index) -> str:

@@ -14,6 +14,7 @@ from kernels import fmt
 from ..geometry import layout_index
 from ..palette import SELECTED_EDGE
 from ..words import plural
+from .common import moved_selection
 
 GAP = 2
 
@@ -45,6 +46,7 @@ class ValueView(QWidget):
         super().__init__(parent)
         self.setObjectName("view_values")
         self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # arrow keys move the selected element
         self.setMinimumSize(300, 160)
         self.scene = None
         self.lit = None  # spans (n0, n1, c0, c1, h0, h1, w0, w1) to light up, or None
@@ -192,6 +194,13 @@ class ValueView(QWidget):
     def mousePressEvent(self, event):
         index, _ = self.element_at(event.position())
         if index is not None:
+            self.elementClicked.emit(index)
+
+    def keyPressEvent(self, event):
+        index = moved_selection(self.scene, event)
+        if index is None:
+            super().keyPressEvent(event)
+        elif index != self.scene.settings.selected:
             self.elementClicked.emit(index)
 
 

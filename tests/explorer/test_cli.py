@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from explorer.cli import main
+from explorer.vocabulary import VIEWS
 from kernels import normalize
 from kernels.inputs import generate
 from tests.fresh import PRINT_HEAVY, run_fresh
@@ -45,7 +46,7 @@ def test_export_png_with_size_and_stats(tmp_path, capsys, qapp):
     assert [int(r["count"]) for r in rows] == [128] * 16
 
 
-@pytest.mark.parametrize("view", ["histograms", "tensor", "values", "groups", "compare", "window"])
+@pytest.mark.parametrize("view", list(VIEWS))
 def test_export_every_view_as_svg(tmp_path, capsys, qapp, view):
     out = tmp_path / f"{view}.svg"
     code, err = run(["export", "--method", "layer", "--shape", "2,4,5,5", "--view", view, "--out", str(out)], capsys)

@@ -1,0 +1,21 @@
+"""One name for each view: the command line's `--view NAME`, and the title that tabs, menus, the
+export dialog and file names use. (Qt-free: the command line reads it.)"""
+
+from __future__ import annotations
+
+#: name on the command line -> title everywhere else
+VIEWS = {
+    "groups": "Statistics groups",  # the block picture of which elements share statistics
+    "values": "Values",
+    "modes": "Train vs eval",
+    "histograms": "Histograms",
+    "group-stats": "Per-group statistics",
+    "arithmetic": "Arithmetic",
+    "compare": "Compare",
+    "window": "Whole window",
+}
+
+
+def file_stem(name: str) -> str:
+    """The default file name of a view's export: 'statistics_groups' for groups."""
+    return VIEWS[name].lower().replace(" ", "_").replace("-", "_")

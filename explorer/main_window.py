@@ -190,7 +190,9 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self):
         bar = self.statusBar()
         self.status_compute = QLabel(objectName="label_status")
-        self.status_compute.setFixedWidth(560)  # changing text must not re-lay out (and repaint) the window
+        # a fixed width (changing text must not re-lay out the window), wide enough for the longest text
+        self.status_compute.setFixedWidth(self.status_compute.fontMetrics().horizontalAdvance(
+            status_text("torch", "cuda:0", 64 * 2**20, 9999.9, 9999.9, True)) + 12)
         self.busy = QProgressBar(objectName="progress_busy")
         self.busy.setRange(0, 0)  # indeterminate: a computation is running
         self.busy.setMaximumWidth(120)
@@ -207,10 +209,8 @@ class MainWindow(QMainWindow):
             self.statusBar().clearMessage()
         if c is not None:
             r = c.settings
-            sampled = " · histograms sampled" if c.hist.sampled else ""
-            self.status_compute.setText(
-                f"{r.backend} on {r.device} · {c.x.size:,} elements · normalize {c.normalize_ms:.1f} ms · "
-                f"total {c.total_ms:.1f} ms{sampled}")
+            self.status_compute.setText(status_text(r.backend, r.device, c.x.size, c.normalize_ms, c.total_ms,
+                                                    c.hist.sampled))
 
     # -- menus -------------------------------------------------------------------------------------
     def _build_menus(self):
@@ -445,7 +445,32 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
+class FitScrollArea(QScrollArea):
+    """A scroll area that gives its widget the whole viewport, and scrolls only below the widget's
+    minimum size. (QScrollArea's own resizing follows the height-for-width of wrapped labels, which
+    made the experiment tabs taller than the window, their bottom rows off-screen.)"""
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._fit()
+
+    def setWidget(self, widget):
+        super().setWidget(widget)
+        self._fit()
+
+    def _fit(self):
+        widget, viewport = self.widget(), self.viewport().size()
+        if widget is not None:
+            least = widget.minimumSizeHint()
+            widget.resize(max(viewport.width(), least.width()), max(viewport.height(), least.height()))
+
+
 def _scrolling() -> QScrollArea:
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    return area
+    return FitScrollArea()
+
+
+def status_text(backend: str, device: str, elements: int, normalize_ms: float, total_ms: float, sampled: bool) -> str:
+    """The status bar's line: where it computed, how much, how long."""
+    count = f"{elements / 2**20:.1f}M" if elements >= 2**20 else f"{elements:,}"
+    return (f"{backend} on {device} · {count} elements · normalize {normalize_ms:.1f} ms · total {total_ms:.1f} ms"
+            + (" · histograms sampled" if sampled else ""))

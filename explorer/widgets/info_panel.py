@@ -5,6 +5,7 @@ warnings and, when the current settings cannot be computed, why."""
 from __future__ import annotations
 
 import html
+import re
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -69,7 +70,7 @@ class InfoPanel(DeferredPanel):
         spec = s.spec
         params = c.result.params
         parts = [f"<h3>{html.escape(spec.label)}</h3><p>{html.escape(spec.summary)}</p>",
-                 f"<pre style='font-size:11pt; white-space:pre-wrap'>{html.escape(spec.formula)}</pre>",
+                 f"<p style='font-size:12pt'>{formula_html(spec.formula)}</p>",
                  "<p style='color:#4d4d4d'>The formula is written for (N, C, H, W); the line below says what it "
                  "means for your layout and sizes.</p>"]
         sharing = c.sharing
@@ -88,12 +89,12 @@ class InfoPanel(DeferredPanel):
             source = "after 20 training steps on fresh batches" if s.running == "warmed" else "fresh: 0 and 1"
             parts.append(f"<p>Eval used running_mean [{_preview(rm)}] and running_var [{_preview(rv)}] "
                          f"({source}).</p>")
+        if spec.pitfalls:  # before the conventions: the confusions are what people come for
+            parts.append("<h4>Pitfalls</h4><ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in spec.pitfalls)
+                         + "</ul>")
         parts.append("<h4>Conventions</h4><ul>" + "".join(f"<li>{html.escape(t)}</li>"
                                                           for t in conventions(spec, params, s.training))
                      + "</ul>")
-        if spec.pitfalls:
-            parts.append("<h4>Pitfalls</h4><ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in spec.pitfalls)
-                         + "</ul>")
         if spec.references:
             parts.append("<h4>References</h4><ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in spec.references)
                          + "</ul>")
@@ -141,3 +142,13 @@ class InfoPanel(DeferredPanel):
 def _preview(values: np.ndarray, count: int = 4) -> str:
     shown = ", ".join(f"{v:.3g}" for v in values.ravel()[:count])
     return shown + (", …" if values.size > count else "")
+
+
+def formula_html(formula: str) -> str:
+    """A registry formula as HTML: one line per line, subscripts (x_c, Σ_{c'}) and superscripts (^β)
+    set as such, so a long formula wraps between terms instead of showing its markup."""
+    text = html.escape(formula, quote=False)
+    text = re.sub(r"_\{([^}]*)\}", r"<sub>\1</sub>", text)
+    text = re.sub(r"_([A-Za-z0-9])(?![A-Za-z0-9_])", r"<sub>\1</sub>", text)  # x_c, μ_B; not running_var
+    text = re.sub(r"\^([^\s,;)]+)", r"<sup>\1</sup>", text)
+    return text.replace("\n", "<br>")

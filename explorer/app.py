@@ -41,11 +41,13 @@ def run_gui(argv=None) -> int:
         return 1
     from PySide6.QtWidgets import QApplication
 
+    from . import theme
     from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Norm Explorer")
     app.setOrganizationName("NormExplorer")
+    theme.apply(app)  # light or dark, following the system
     window = MainWindow(remember=True)
     window.show()
     if args.session:

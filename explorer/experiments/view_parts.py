@@ -8,13 +8,15 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMenu, QMessageBox, QProgressBar, QPushButton, QWidget
 
+from .. import theme
 from ..atomic import SaveError
 from ..export import copy_widget, save_widget
 from ..messages import one_line
 
-CAPTION_STYLE = "color: #444; font-size: 11px;"
 
-pg.setConfigOptions(antialias=True, background="w", foreground="k")
+def caption_style() -> str:
+    return f"color: {theme.muted()}; font-size: 11px;"
+
 
 
 class RunBar(QWidget):
@@ -199,5 +201,5 @@ def caption(text: str, name: str = "") -> QLabel:
     if name:
         label.setObjectName(name)
     label.setWordWrap(True)
-    label.setStyleSheet(CAPTION_STYLE)
+    label.setStyleSheet(caption_style())
     return label

@@ -9,6 +9,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from ..palette import SELECTED, SELECTED_EDGE
+from ..theme import ink, paper
 
 NEGATIVE, ZERO, POSITIVE = np.array([59, 76, 192]), np.array([247, 247, 247]), np.array([180, 4, 38])
 TITLE_H, LABEL_W, HEADER_H, BAR_H, GAP = 22, 30, 16, 34, 4
@@ -87,7 +88,7 @@ class WeightTiles(QWidget):
 
     def paintEvent(self, event):
         painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor("white"))
+        painter.fillRect(self.rect(), paper(self))
         if self.weight is None:
             painter.end()
             return
@@ -99,7 +100,7 @@ class WeightTiles(QWidget):
         font = QFont(self.font())
         font.setPointSizeF(8.5)
         painter.setFont(font)
-        painter.setPen(QColor("#222"))
+        painter.setPen(ink(self))
         bold = QFont(font)
         bold.setPointSizeF(10)
         painter.setFont(bold)
@@ -140,6 +141,6 @@ class WeightTiles(QWidget):
         for k in range(steps):
             painter.fillRect(QRectF(left + k * width / steps, top, width / steps + 0.5, 8),
                              QColor(int(colors[k][0]), int(colors[k][1]), int(colors[k][2])))
-        painter.setPen(QColor("#222"))
+        painter.setPen(ink(self))
         for frac, text in ((0.0, f"{-limit:.3g}"), (0.5, "0"), (1.0, f"{limit:.3g}")):
             painter.drawText(QRectF(left + frac * width - 40, top + 9, 80, 14), Qt.AlignmentFlag.AlignCenter, text)

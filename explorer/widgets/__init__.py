@@ -1,6 +1,4 @@
 """The explorer's widgets: controls that write to AppState and views that read from it."""
 
-import pyqtgraph as pg
+from .. import theme  # noqa: F401 (pyqtgraph's plot colours, set once before any plot exists)
 
-# white plots with black text everywhere, whichever view is imported first
-pg.setConfigOptions(antialias=True, background="w", foreground="k")

@@ -10,6 +10,8 @@ import html
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSlider, QTextBrowser, QVBoxLayout, QWidget
 
+from .. import theme
+
 STEP_MS = 1200  # how long the step-through stays on a step while playing
 
 
@@ -17,11 +19,11 @@ def steps_html(explanation, current: int | None = None, layout: str = "") -> str
     """The steps as an HTML table, the current one highlighted (also what exports draw)."""
     e = explanation
     names = ", ".join(f"{a}={i}" for a, i in zip(layout, e.index)) if layout else ", ".join(map(str, e.index))
-    rows = []
+    rows, muted = [], theme.muted()
     for k, step in enumerate(e.steps):
         style = "background:#fff1b8;" if k == current else ""
-        rows.append(f"<tr style='{style}'><td style='color:#555;padding-right:6px' valign='top'>{k + 1}</td>"
-                    f"<td><b>{html.escape(step.title)}</b> &nbsp;<span style='color:#555'>"
+        rows.append(f"<tr style='{style}'><td style='color:{muted};padding-right:6px' valign='top'>{k + 1}</td>"
+                    f"<td><b>{html.escape(step.title)}</b> &nbsp;<span style='color:{muted}'>"
                     f"{html.escape(step.formula)}</span><br>{html.escape(step.text)}</td></tr>")
     mode = "" if e.training else " (eval mode)"
     return (f"<p><b>x[{html.escape(names)}]</b>{mode}: {html.escape(_short(e.value))} → "

@@ -10,7 +10,8 @@ from PySide6.QtCore import QObject, QSignalBlocker, Qt, QTimer
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QWidget
 
-from ..colors import TEXT_ERROR, TEXT_HINT
+from .. import theme
+from ..colors import TEXT_ERROR
 from ..geometry import moved
 
 INVALID_STYLE = ("QAbstractSpinBox[invalid=true], QComboBox[invalid=true] "
@@ -86,7 +87,7 @@ class SciSpinBox(QDoubleSpinBox):
 def hint_label(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
-    label.setStyleSheet(f"color: {TEXT_HINT}; font-size: 11px;")
+    label.setStyleSheet(f"color: {theme.muted()}; font-size: 11px;")
     return label
 
 

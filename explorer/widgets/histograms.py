@@ -10,6 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
+from .. import theme
 from ..colors import SELECTED_RGB
 from ..palette import AFTER, BEFORE
 from ..words import plural
@@ -65,7 +66,7 @@ class HistogramPanel(QWidget):
             self.items[key] = self._make_items(plot, color)
         self.legend = QLabel(objectName="label_hist_legend")
         self.legend.setFixedHeight(18)
-        self.legend.setStyleSheet("font-size: 11px; color: #333;")
+        self.legend.setStyleSheet(f"font-size: 11px; color: {theme.muted()};")
         grid.addWidget(self.legend, 2, 0, 1, 2)
 
     def set_scene(self, scene):
@@ -78,7 +79,8 @@ class HistogramPanel(QWidget):
         fill = pg.mkColor(color)
         fill.setAlpha(110)
         bars = HistogramItem(pg.mkPen(color, width=1), pg.mkBrush(fill))
-        line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#222", width=1, style=Qt.PenStyle.DashLine))
+        ink = pg.getConfigOption("foreground")  # the theme's (explorer.theme)
+        line = pg.InfiniteLine(angle=90, pen=pg.mkPen(ink, width=1, style=Qt.PenStyle.DashLine))
         for item in (bars, line):
             plot.addItem(item)
         return {"bars": bars, "line": line}

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from kernels import code_for
 
+from .. import theme
 from ..conventions import conventions
 from ..words import plural
 from .common import DeferredPanel
@@ -71,8 +72,8 @@ class InfoPanel(DeferredPanel):
         params = c.result.params
         parts = [f"<h3>{html.escape(spec.label)}</h3><p>{html.escape(spec.summary)}</p>",
                  f"<p style='font-size:12pt'>{formula_html(spec.formula)}</p>",
-                 "<p style='color:#4d4d4d'>The formula is written for (N, C, H, W); the line below says what it "
-                 "means for your layout and sizes.</p>"]
+                 f"<p style='color:{theme.muted()}'>The formula is written for (N, C, H, W); the line below says what "
+                 "it means for your layout and sizes.</p>"]
         sharing = c.sharing
         what = "Statistics shared" if sharing.shares_groups else "Window"
         parts.append(f"<p><b>{what}:</b> {html.escape(sharing.describe())}"

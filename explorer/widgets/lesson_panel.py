@@ -7,7 +7,8 @@ import html
 
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
-STYLE = "QFrame#panel_lesson { background: #eef4ff; border: 1px solid #a9c2f5; border-radius: 4px; }"
+STYLE = ("QFrame#panel_lesson { background: #eef4ff; border: 1px solid #a9c2f5; border-radius: 4px; } "
+         "QLabel#label_lesson { color: #1a1a1a; }")
 
 
 class LessonPanel(QFrame):

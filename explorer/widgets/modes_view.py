@@ -96,4 +96,5 @@ class ModesView(QWidget):
         plot.addItem(pg.PlotCurveItem(edges, counts, stepMode="center", fillLevel=0, brush=fill,
                                       pen=pg.mkPen(self._color[key], width=1), antialias=False))
         if key == "diff":
-            plot.addItem(pg.InfiniteLine(0, angle=90, pen=pg.mkPen("#222", style=Qt.PenStyle.DashLine)))
+            pen = pg.mkPen(pg.getConfigOption("foreground"), style=Qt.PenStyle.DashLine)
+            plot.addItem(pg.InfiniteLine(0, angle=90, pen=pen))

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QToolTip, QWidget
 from ..geometry import canonical_spans, layout_index
 from ..limits import MAX_BLOCKS
 from ..palette import SELECTED, SELECTED_EDGE
+from ..theme import ink, paper
 from .common import moved_selection
 from .value_view import element_tooltip
 
@@ -174,7 +175,7 @@ class TensorView(QWidget):
 
     def _draw(self, p):
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.fillRect(self.rect(), QColor("white"))
+        p.fillRect(self.rect(), paper(self))
         if self.error or self.scene is None:
             p.setPen(QColor("#c62828"))
             p.drawText(self.rect().adjusted(12, 12, -12, -12), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
@@ -193,7 +194,7 @@ class TensorView(QWidget):
             for spans, color, width in ((self.hovered, "#222222", 1.2), (self.lit, "#f2b705", 3.0)):
                 if spans is not None:
                     self._paint_outline(p, g, k, sample, spans, QPen(QColor(color), width))
-            p.setPen(QColor("#333"))
+            p.setPen(ink(self, 220))
             p.setFont(QFont(self.font().family(), 9))
             corner = g.point(k, c, 0, w)  # above the back right corner, clear of the C label on the left
             p.drawText(QRectF(corner.x() - 70, corner.y() - g.LABEL_PX, 70, g.LABEL_PX - 2),
@@ -226,7 +227,7 @@ class TensorView(QWidget):
         p.setPen(QPen(SELECTED_EDGE, 1))
         p.setBrush(SELECTED)
         p.drawRect(QRectF(10, rect.top() + 3, 11, 11))
-        p.setPen(QColor("#333"))
+        p.setPen(ink(self, 220))
         p.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.TextFlag.TextWordWrap, text)
 
     def _legend(self, b) -> str:
@@ -269,9 +270,9 @@ class TensorView(QWidget):
             for z in range(1, g.C):
                 lines += [QLineF(g.point(k, z, 0, 0), g.point(k, z, 0, g.W)), QLineF(g.point(k, z, 0, g.W),
                                                                                     g.point(k, z, g.H, g.W))]
-        p.setPen(QPen(QColor(0, 0, 0, 40), 0.6))
+        p.setPen(QPen(ink(self, 40), 0.6))
         p.drawLines(lines)
-        p.setPen(QPen(QColor("#444"), 1.1))
+        p.setPen(QPen(ink(self, 200), 1.1))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawPolygon(g.front(k, 0, g.H, 0, g.W))
         p.drawPolygon(g.top(k, 0, g.C, 0, g.W))
@@ -312,7 +313,7 @@ class TensorView(QWidget):
     def _paint_axes(self, p, g, b):
         n, c, h, w = b.sizes
         spatial = b.spatial
-        p.setPen(QColor("#555"))
+        p.setPen(ink(self, 190))
         p.setFont(QFont(self.font().family(), 9))
         if len(spatial) == 2:
             left = g.point(0, 0, g.H / 2, 0)
@@ -328,7 +329,7 @@ class TensorView(QWidget):
         text = f"{self.scene.settings.spec.label}: {words}" if self.show_method else words[0].upper() + words[1:]
         if n > len(self._blocks):
             text += f"   (samples {self._blocks[0]}–{self._blocks[-1]} of {n})"
-        p.setPen(QColor("#222"))
+        p.setPen(ink(self))
         f = QFont(self.font().family(), 10 if self.show_method else 9)
         f.setBold(self.show_method)
         p.setFont(f)

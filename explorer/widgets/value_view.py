@@ -13,6 +13,7 @@ from kernels import fmt
 
 from ..geometry import layout_index
 from ..palette import SELECTED_EDGE
+from ..theme import ink, paper
 from ..words import plural
 from .common import moved_selection
 
@@ -78,7 +79,7 @@ class ValueView(QWidget):
 
     def paintEvent(self, event):
         p = QPainter(self)
-        p.fillRect(self.rect(), QColor("white"))
+        p.fillRect(self.rect(), paper(self))
         if self.scene is None:
             return
         t = self.scene.tiles
@@ -108,13 +109,13 @@ class ValueView(QWidget):
 
     def _labels(self, p, rect, tw, th, key, t):
         """The panel's title, its samples down the left (n) and channels across the top (c)."""
-        p.setPen(QColor("#222"))
+        p.setPen(ink(self))
         bold = QFont(self.font().family(), 9)
         bold.setBold(True)
         p.setFont(bold)
         p.drawText(QPointF(rect.left(), rect.top() - 22), f"{key}: rows n (samples), columns c (channels)")
         p.setFont(QFont(self.font().family(), 8))
-        p.setPen(QColor("#444"))
+        p.setPen(ink(self, 200))
         for j, c in enumerate(t.channels):
             p.drawText(QRectF(rect.left() + j * (tw + GAP), rect.top() - 16, tw, 14),
                        Qt.AlignmentFlag.AlignCenter, f"c={c}")
@@ -139,7 +140,7 @@ class ValueView(QWidget):
         values = np.linspace(limit, -limit, max(2, int(bar.height())))[:, None]
         rgb = np.ascontiguousarray(diverging(values, limit))
         p.drawImage(bar, QImage(rgb.data, 1, rgb.shape[0], 3, QImage.Format.Format_RGB888))
-        p.setPen(QColor("#444"))
+        p.setPen(ink(self, 200))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRect(bar)
         p.setFont(QFont(self.font().family(), 8))

@@ -131,10 +131,8 @@ def _batch_training(ctx, renorm=False):
                  "0, so every output is 0 (then bias): the sample's information is erased")
     else:
         group_warnings(ctx, part, m, eps)
-        samples = part.virtual_batch or dict(zip(ctx.layout, ctx.shape))[BATCH]
-        if samples == 1:
-            where = "virtual batch" if part.virtual_batch else "batch (N=1)"
-            ctx.warn(f"one sample per {where}: each channel's statistics come from this sample's positions alone, "
+        if not part.virtual_batch and dict(zip(ctx.layout, ctx.shape))[BATCH] == 1:
+            ctx.warn("one sample per batch (N=1): each channel's statistics come from this sample's positions alone, "
                      "the same groups as InstanceNorm; nothing is shared across samples, and eval mode (running "
                      "statistics) will give a different output")
     if eps == 0:

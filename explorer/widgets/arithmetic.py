@@ -92,7 +92,9 @@ class ArithmeticPanel(QWidget):
         self.scene = scene
         if not same_element:
             self.stop()
-            self.current = -1
+            if self.current >= 0:
+                self.current = -1
+                self.stepChanged.emit(-1)  # nothing lit for another element
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(0, self.count - 1))
         self.slider.setValue(max(0, self.current))

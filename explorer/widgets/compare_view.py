@@ -106,6 +106,7 @@ class CompareView(QWidget):
         self._channel.failed.connect(self._on_failed)
         self.computed_for = self._pending = None  # the settings and methods of the panels' scenes, of the job
         self.checks = {}
+        self._order = [n for n in methods if n in METHODS]
         self.button_methods = QToolButton(objectName="button_compare_methods")
         self.button_methods.setText("Methods ▾")
         self.button_methods.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -116,7 +117,7 @@ class CompareView(QWidget):
             action.setObjectName(f"action_compare_{name}")
             action.setCheckable(True)
             action.setChecked(name in methods)
-            action.toggled.connect(self._rebuild)
+            action.toggled.connect(lambda on, name=name: self._toggled(name, on))
             self.checks[name] = action
         self.button_methods.setMenu(menu)
         preset = QPushButton("Figure 2 of the GroupNorm paper", objectName="button_compare_paper")
@@ -142,14 +143,22 @@ class CompareView(QWidget):
         state.settingsChanged.connect(self.sync)
 
     def set_methods(self, names):
+        """Compare these methods, in this order."""
+        self._order = [n for n in dict.fromkeys(names) if n in self.checks]
         for name, action in self.checks.items():
             with blocked(action):
-                action.setChecked(name in names)
+                action.setChecked(name in self._order)
+        self._rebuild()
+
+    def _toggled(self, name: str, on: bool):
+        """A method checked in the menu joins the end; unchecked, it leaves."""
+        self._order = [n for n in self._order if n != name] + ([name] if on else [])
         self._rebuild()
 
     @property
     def methods(self) -> list:
-        return [n for n, a in self.checks.items() if a.isChecked()]
+        """The methods compared, in their order (as asked, then as checked)."""
+        return list(self._order)
 
     def _rebuild(self, *_):
         for name in list(self.panels):

@@ -16,7 +16,9 @@ def test_batch_statistics_spread_follows_the_normal_theory():
     np.testing.assert_array_equal(res.values_per_channel, [4, 8, 32, 256])
     np.testing.assert_allclose(res.mean_spread, res.mean_spread_theory, rtol=0.1)
     np.testing.assert_allclose(res.var_spread, res.var_spread_theory, rtol=0.15)
-    assert np.all(np.diff(res.mean_spread) < 0) and not res.warnings
+    assert np.all(np.diff(res.mean_spread) < 0)
+    # nothing odd but batch size 1's note that one sample's channel statistics are InstanceNorm's
+    assert all(w.startswith("batch size 1:") and "the same groups as InstanceNorm" in w for w in res.warnings)
 
 
 def test_batch_size_one_with_one_value_per_channel_is_reported_not_raised():

@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench screenshot clean
+.PHONY: install run test test-tools bench screenshot desktop clean
 
 install: $(STAMP)
 
@@ -16,7 +16,16 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(VENV)/bin/norm-explorer
 
-test: $(STAMP)
+# rsvg-convert, Chromium and pdftoppm render the SVG and PDF exports in the tests, as people view
+# them; installed with apt-get where this machine allows it, else those tests skip and say why.
+test-tools:
+	@command -v rsvg-convert >/dev/null && command -v chromium >/dev/null && command -v pdftoppm >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	       && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	           librsvg2-bin chromium poppler-utils) >/dev/null 2>&1; } \
+	  || echo "note: rsvg-convert, chromium or pdftoppm could not be installed: their export tests are skipped"
+
+test: $(STAMP) test-tools
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q --durations=15

@@ -17,7 +17,8 @@ from .flags import FlagError, add_setting_flags, changes_from_flags
 from .settings import DEFAULTS, SettingError, Settings
 from .vocabulary import VIEWS
 
-EXPORT_EXTENSIONS = (".png", ".svg", ".csv", ".json", ".npy")
+EXPORT_EXTENSIONS = (".png", ".svg", ".pdf", ".csv", ".json", ".npy")
+DPI_HELP = "a PNG's pixel density, 24 to 1200: it changes the pixels, not the layout (default 96)"
 
 EXAMPLES = """examples:
   norm-explorer                                   open the window
@@ -151,7 +152,7 @@ def _saved(write):
 # -- compare -----------------------------------------------------------------------------------
 
 def cmd_compare(args) -> int:
-    check_extension(args.out, (".png", ".svg"))
+    check_extension(args.out, (".png", ".svg", ".pdf"))
     size = parse_size(args.size) if args.size else None
     dpi = parse_number(args.dpi, "--dpi", 24, 1200)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -204,7 +205,7 @@ def cmd_lesson(args) -> int:
     if not args.out:
         print(f"{lesson.title}\n\n{lesson.text}")
         return 0
-    check_extension(args.out, (".png", ".svg"))
+    check_extension(args.out, (".png", ".svg", ".pdf"))
     size = parse_size(args.size) if args.size else None
     from .figures import export_lesson
     export_lesson(args.name, args.out, size, parse_number(args.dpi, "--dpi", 24, 1200))
@@ -249,13 +250,13 @@ def build_parser() -> Parser:
                             formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
     add_setting_flags(export)
     export.add_argument("--session", help="start from the settings of a session JSON file")
-    export.add_argument("--out", required=True, help="output file: .png, .svg (figure), .csv (per-group statistics), "
-                                                    ".npy (output tensor), .json (session)")
+    export.add_argument("--out", required=True, help="output file: .png, .svg, .pdf (figure), .csv (per-group "
+                                                    "statistics), .npy (output tensor), .json (session)")
     export.add_argument("--view", choices=list(VIEWS), default="histograms",
                         help="what the figure shows: " + "; ".join(f"{k}: {v}" for k, v in VIEWS.items()))
     export.add_argument("--stats", help="also write the per-group statistics to this .csv")
-    export.add_argument("--size", help="figure size in pixels, WIDTHxHEIGHT (PNG)")
-    export.add_argument("--dpi", default="96", help="PNG resolution, 24 to 1200; text scales with it (default 96)")
+    export.add_argument("--size", help="the layout size, WIDTHxHEIGHT (a PNG has size × dpi/96 pixels)")
+    export.add_argument("--dpi", default="96", help=DPI_HELP)
     export.add_argument("--quiet", action="store_true", help="no warnings on stderr")
     export.set_defaults(func=cmd_export)
 
@@ -263,8 +264,8 @@ def build_parser() -> Parser:
                              formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
     compare.add_argument("--methods", default="batch,layer,instance,group", help="comma-separated method names")
     add_setting_flags(compare, skip=("method",))
-    compare.add_argument("--out", required=True, help="output figure: .png or .svg")
-    compare.add_argument("--size", help="figure size in pixels, WIDTHxHEIGHT")
+    compare.add_argument("--out", required=True, help="output figure: .png, .svg or .pdf")
+    compare.add_argument("--size", help="the layout size, WIDTHxHEIGHT (a PNG has size × dpi/96 pixels)")
     compare.add_argument("--dpi", default="96", help="PNG resolution, 24 to 1200 (default 96)")
     compare.set_defaults(func=cmd_compare)
 
@@ -280,8 +281,8 @@ def build_parser() -> Parser:
 
     lesson = sub.add_parser("lesson", help="a guided preset for a classic confusion (no name: the list)")
     lesson.add_argument("name", nargs="?", metavar="NAME", help="the lesson; without it, the list of lessons")
-    lesson.add_argument("--out", help="the window with the lesson set up: .png or .svg (without --out: its text)")
-    lesson.add_argument("--size", help="figure size in pixels, WIDTHxHEIGHT")
+    lesson.add_argument("--out", help="the window with the lesson set up: .png, .svg or .pdf (without --out: its text)")
+    lesson.add_argument("--size", help="the layout size, WIDTHxHEIGHT (a PNG has size × dpi/96 pixels)")
     lesson.add_argument("--dpi", default="96", help="PNG resolution, 24 to 1200 (default 96)")
     lesson.set_defaults(func=cmd_lesson)
 

@@ -112,7 +112,7 @@ def export_compare(settings, file, methods, out: str, size=None, dpi: float = 96
         errors = [f"{n}: {p.error}" for n, p in view.panels.items() if p.error]
         if errors:
             raise CliError(errors[0])
-        save_widget_file(view, out, size, dpi)
+        save_widget_file(view.figure, out, size, dpi)  # the panels, in the order asked; not the buttons
     finally:
         state.shutdown()
         view.close()

@@ -349,7 +349,7 @@ class MainWindow(QMainWindow):
         """Each view by its name (explorer.vocabulary): what `--view NAME` and the export dialog draw."""
         return {"groups": self.tensor_view, "values": self.value_view, "modes": self.modes_view,
                 "histograms": self.histograms, "group-stats": self.group_stats.plot, "arithmetic": self.arithmetic,
-                "compare": self.compare, "window": self}
+                "compare": self.compare.figure, "window": self}
 
     def export_targets(self) -> dict:
         """The export dialog's choices: each view by its title, and the experiment tabs opened so far."""
@@ -359,9 +359,12 @@ class MainWindow(QMainWindow):
                 VIEWS["window"]: window}
 
     def current_view(self) -> QWidget:
+        """What the current tab shows: an export of "the current view" draws it."""
         tab = self.tabs.currentWidget()
         tab = tab.widget() if isinstance(tab, QScrollArea) else tab
-        return tab if tab is self.compare or tab in self.experiments.values() else self.view_tabs.currentWidget()
+        if tab is self.compare:
+            return self.compare.figure
+        return tab if tab in self.experiments.values() else self.view_tabs.currentWidget()
 
     def export_figure(self):
         names = {widget: name for name, widget in self.export_targets().items()}

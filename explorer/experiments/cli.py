@@ -23,7 +23,7 @@ from .runs import (
     weights_numbers,
 )
 
-OUT_EXTENSIONS = (".png", ".svg", ".csv", ".json")
+OUT_EXTENSIONS = (".png", ".svg", ".pdf", ".csv", ".json")
 DEFAULT_SIZE = (1400, 900)
 MAX_SEED = 2 ** 31 - 1
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "gelu", "selu")
@@ -91,9 +91,11 @@ def _common_output(args):
 
 def _add_output_flags(p: argparse.ArgumentParser, what: str):
     p.add_argument("--out", required=True, metavar="PATH",
-                   help=f"output file: .png or .svg (the view), .csv ({what}) or .json (all the numbers)")
-    p.add_argument("--size", metavar="WxH", help="figure size in pixels, e.g. 1600x1000 (default 1400x900)")
-    p.add_argument("--dpi", default="96", help="PNG resolution; text scales with it (default 96)")
+                   help=f"output file: .png, .svg or .pdf (the view), .csv ({what}) or .json (all the numbers)")
+    p.add_argument("--size", metavar="WxH",
+                   help="the layout size, e.g. 1600x1000 (default 1400x900; a PNG has size × dpi/96 pixels)")
+    p.add_argument("--dpi", default="96",
+                   help="a PNG's pixel density: it changes the pixels, not the layout (default 96)")
 
 
 def _write(path: str, text: str):

@@ -12,6 +12,7 @@ from .. import theme
 from ..atomic import SaveError
 from ..export import copy_widget, save_widget
 from ..messages import one_line
+from ..widgets.export_dialog import IMAGE_FILTER
 
 
 def caption_style() -> str:
@@ -87,7 +88,7 @@ def view_menu(view: QWidget, title: str) -> QMenu:
     stem = title.lower().replace(" ", "_")
 
     def export_image():
-        path = ask_save_path(view, f"Export {title}", f"{stem}.png", "PNG image (*.png);;SVG vector image (*.svg)")
+        path = ask_save_path(view, f"Export {title}", f"{stem}.png", IMAGE_FILTER)
         if path:
             guarded(view, lambda: save_widget(view, path))
 
@@ -97,7 +98,7 @@ def view_menu(view: QWidget, title: str) -> QMenu:
             guarded(view, lambda: view.export_csv(path))
 
     menu = QMenu(view)
-    menu.addAction("Export view as PNG/SVG…", export_image).setObjectName("action_export_image")
+    menu.addAction("Export view as PNG/SVG/PDF…", export_image).setObjectName("action_export_image")
     action = menu.addAction("Export numbers as CSV…", export_numbers)
     action.setObjectName("action_export_csv")
     action.setEnabled(view.result is not None)
@@ -118,7 +119,11 @@ def namespace_children(view: QWidget, prefix: str):
 def install_view_menu(view: QWidget, title: str):
     """Right-click on `view` opens `view_menu`."""
     view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-    view.customContextMenuRequested.connect(lambda pos: view_menu(view, title).exec(view.mapToGlobal(pos)))
+    def show(pos):
+        menu = view_menu(view, title)
+        menu.exec(view.mapToGlobal(pos))
+        menu.deleteLater()  # one menu per right-click, not kept alive by the view
+    view.customContextMenuRequested.connect(show)
 
 
 def guarded(parent: QWidget, action) -> bool:

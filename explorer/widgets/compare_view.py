@@ -129,10 +129,12 @@ class CompareView(QWidget):
         top.addStretch(1)
         holder = QWidget()
         holder.setLayout(top)
-        self.grid = QGridLayout()
+        self.figure = QWidget(objectName="figure_compare")  # the panels alone: what an export draws
+        self.grid = QGridLayout(self.figure)
+        self.grid.setContentsMargins(0, 0, 0, 0)
         outer = QVBoxLayout(self)
         outer.addWidget(holder)
-        outer.addLayout(self.grid, 1)
+        outer.addWidget(self.figure, 1)
         self.panels: dict = {}
         self.caption = QLabel("Blue: the elements that share statistics with the selected element (click any "
                               "block to move it). Each colour is one statistics group. Histograms: grey before, "

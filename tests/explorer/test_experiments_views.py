@@ -144,7 +144,7 @@ def test_context_menu_exports_and_one_line_warning(depth, tmp_path, monkeypatch)
     assert depth.contextMenuPolicy() == Qt.ContextMenuPolicy.CustomContextMenu
     menu = view_parts.view_menu(depth, "depth experiment")
     actions = {a.objectName(): a for a in menu.actions()}
-    assert [a.text() for a in menu.actions()] == ["Export view as PNG/SVG…", "Export numbers as CSV…",
+    assert [a.text() for a in menu.actions()] == ["Export view as PNG/SVG/PDF…", "Export numbers as CSV…",
                                                   "Copy to clipboard"]
     actions["action_export_image"].trigger()
     assert (tmp_path / "menu.svg").stat().st_size > 0 and not warnings

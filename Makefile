@@ -34,5 +34,12 @@ bench: $(STAMP)
 	$(PY) -m kernels.bench
 	QT_QPA_PLATFORM=offscreen $(PY) -m explorer.bench
 
+# a menu entry for the current user (Linux): Norm Explorer with its icon, started from this checkout
+desktop: $(STAMP)
+	mkdir -p $(HOME)/.local/share/applications
+	sed -e "s|@EXEC@|$(abspath $(VENV))/bin/norm-explorer|" -e "s|@ICON@|$(abspath explorer/icons/norm-explorer.svg)|" \
+	    explorer/icons/norm-explorer.desktop > $(HOME)/.local/share/applications/norm-explorer.desktop
+	@echo "installed $(HOME)/.local/share/applications/norm-explorer.desktop"
+
 clean:
 	rm -rf $(VENV) build *.egg-info

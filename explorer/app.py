@@ -28,13 +28,19 @@ def display_problem(environ=os.environ, platform=sys.platform, find_library=ctyp
 
 
 def run_gui(argv=None) -> int:
-    """Open the window; `--session PATH` starts from a saved session."""
-    import argparse
-    parser = argparse.ArgumentParser(prog="norm-explorer gui", description="Open the Norm Explorer window.")
+    """Open the window; `--session PATH` starts from a saved session. A bad argument is one line
+    on stderr (exit 2), as for the other commands."""
+    from .cli_common import CliError, Parser
+    parser = Parser(prog="norm-explorer gui", description="Open the Norm Explorer window.")
     parser.add_argument("--session", help="a session .json file to open")
     parser.add_argument("--tab", choices=("explore", "compare", "depth", "steps", "weights"),
                         help="the tab to show first")
-    args = parser.parse_args(list(argv or []))
+    parser.add_argument("--lesson", help="start a lesson (norm-explorer lesson lists them)")
+    try:
+        args = parser.parse_args(list(argv or []))
+    except CliError as exc:
+        print(f"norm-explorer: error: {exc.message}", file=sys.stderr)
+        return exc.code
     problem = display_problem()
     if problem:
         print(f"norm-explorer: {problem}", file=sys.stderr)
@@ -42,16 +48,23 @@ def run_gui(argv=None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from . import theme
-    from .main_window import MainWindow
+    from .main_window import MainWindow, app_icon
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Norm Explorer")
     app.setOrganizationName("NormExplorer")
     theme.apply(app)  # light or dark, following the system
+    app.setWindowIcon(app_icon())
     window = MainWindow(remember=True)
     window.show()
     if args.session:
         window.open_session(args.session)
     if args.tab:
         window.show_tab(args.tab)
+    if args.lesson:
+        from .lessons import LESSONS
+        if args.lesson in LESSONS:
+            window.start_lesson(args.lesson)
+        else:
+            window.warn("Unknown lesson", f"unknown lesson {args.lesson!r}; choose one of {', '.join(LESSONS)}")
     return app.exec()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kernels import METHODS, NormError, code_for
 
-from .cli_common import IO_FAILURE, CliError, check_extension, parse_number, parse_size
+from .cli_common import IO_FAILURE, CliError, Parser, check_extension, parse_number, parse_size
 from .flags import FlagError, add_setting_flags, changes_from_flags
 from .settings import DEFAULTS, SettingError, Settings
 from .vocabulary import VIEWS
@@ -35,13 +35,6 @@ EXAMPLES = """examples:
   norm-explorer depth --article --norm batch --out depth.png
   norm-explorer steps --steps 200 --drift shift --out steps.svg
 """
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that reports a mistake as CliError (one line, exit 2) instead of usage + exit."""
-
-    def error(self, message):
-        raise CliError(message)
 
 
 def settings_from(args, base: Settings = DEFAULTS, method: str | None = None) -> tuple:
@@ -308,6 +301,10 @@ def main(argv=None) -> int:
     except CliError as exc:
         print(f"norm-explorer: error: {exc.message}", file=sys.stderr)
         return exc.code
+    except MemoryError:
+        print("norm-explorer: error: not enough memory for this computation; try a smaller shape or parameter",
+              file=sys.stderr)
+        return IO_FAILURE
     except KeyboardInterrupt:
         return 130
 

@@ -3,6 +3,8 @@ figure options. No Qt (explorer.figures draws)."""
 
 from __future__ import annotations
 
+import argparse
+import re
 from pathlib import Path
 
 #: Exit codes: 2 for bad arguments, 1 for input/output failures.
@@ -15,6 +17,20 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = BAD_ARGUMENTS):
         super().__init__(message)
         self.message, self.code = message, code
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a mistake as CliError (one line, exit 2) instead of usage + exit."""
+
+    def error(self, message):
+        raise CliError(message)
+
+    def _parse_optional(self, arg_string):
+        # '-1,0,1' or '-0.5' is a value, never an option (no option starts with a digit): without
+        # this, `--bias -1,0,1` fails with "expected one argument".
+        if re.match(r"-[\d.]", arg_string):
+            return None
+        return super()._parse_optional(arg_string)
 
 
 def parse_size(text: str) -> tuple:

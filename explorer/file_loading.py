@@ -5,6 +5,7 @@ truncated, pickled or unsupported raises LoadError with one line for the user.""
 from __future__ import annotations
 
 import itertools
+import stat
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -72,8 +73,9 @@ def candidates(path) -> list:
     if suffix not in SUFFIXES:
         raise LoadError(f"{path.name}: unsupported file type {suffix or '(no extension)'}; "
                         f"use {', '.join(SUFFIXES)}")
-    if not path.is_file():
+    if not path.exists():
         raise LoadError(f"{path}: no such file")
+    _regular(path)
     if suffix == ".npy":
         found = [_numpy_candidate("", _open_npy(path))]
     elif suffix == ".npz":
@@ -170,37 +172,86 @@ def read_npy(path: Path, max_values: int) -> np.ndarray:
     return np.array(array)
 
 
+def _regular(path: Path):
+    """Refuse what is not a regular file (a FIFO would block forever, a device never ends)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise LoadError(f"{path}: {exc.strerror or 'cannot be read'}") from None
+    if not stat.S_ISREG(mode):
+        raise LoadError(f"{path.name} is not a regular file")
+
+
+def _npy_header(stream, name: str, size: int | None = None) -> tuple:
+    """(shape, dtype, header length, Fortran order) of the .npy data in a binary stream, checked before any data is
+    read: the declared element count against the explorer's budget and, when `size` (the bytes
+    there are) is known, against what the file holds."""
+    try:
+        version = np.lib.format.read_magic(stream)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(stream, max_header_size=10000)
+    except Exception as exc:  # a malformed header raises anything from ValueError to tokenize errors
+        text = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise LoadError(f"{name} is not a readable .npy file (bad header: {text})") from None
+    if dtype.hasobject:
+        raise LoadError(f"{name} holds pickled Python objects, which are never loaded")
+    elements = int(np.prod(shape, dtype=object)) if shape else 1
+    if elements > MAX_ELEMENTS:
+        raise LoadError(f"{name} declares {elements:,} elements, more than the {MAX_ELEMENTS:,} the explorer holds")
+    offset = stream.tell()
+    if size is not None and size - offset < elements * dtype.itemsize:
+        raise LoadError(f"{name} is truncated: it holds fewer bytes than its header promises")
+    return tuple(shape), dtype, offset, fortran
+
+
 def _open_npy(path):
+    _regular(path)
     with open(path, "rb") as f:
         if f.read(6) != b"\x93NUMPY":  # otherwise numpy would take it for a pickle
             raise LoadError(f"{path.name} is not a .npy file (no NumPy header)")
+        f.seek(0)
+        _npy_header(f, path.name, path.stat().st_size)
     try:
         return np.load(path, allow_pickle=False, mmap_mode="r")
     except ValueError as exc:
         if "pickle" in str(exc).lower() or "python objects" in str(exc).lower():
             raise LoadError(f"{path.name} holds pickled Python objects, which are never loaded") from None
-        if "greater than file size" in str(exc) or "cannot reshape" in str(exc):
-            raise LoadError(f"{path.name} is truncated: it holds fewer bytes than its header promises") from None
-        raise LoadError(f"{path.name} is not a readable .npy file ({exc})") from None
+        raise LoadError(f"{path.name} is not a readable .npy file ({str(exc)[:120]})") from None
     except (OSError, EOFError) as exc:
         raise LoadError(f"{path.name} is truncated or not a .npy file ({exc})") from None
 
 
 def _npz_arrays(path) -> tuple:
-    """({key: array}, {key: why it is refused}): an object array refuses itself, not the file."""
-    arrays, refused = {}, {}
+    """({key: array}, {key: why it is refused}): an object array refuses itself, not the file. Every
+    member's declared shape is checked before it is inflated (a zip bomb is refused unread), and
+    the members together must fit the budget."""
+    _regular(path)
+    arrays, refused, total = {}, {}, 0
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            for key in npz.files:
-                try:
-                    arrays[key] = npz[key]
-                except ValueError as exc:
-                    if "pickle" not in str(exc).lower() and "object" not in str(exc).lower():
-                        raise
-                    refused[key] = "it holds pickled Python objects, which are never loaded"
-    except ValueError as exc:
-        raise LoadError(f"{path.name} is not a readable .npz file ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                key = info.filename[:-4]
+                with archive.open(info) as member:
+                    try:
+                        shape, dtype, offset, fortran = _npy_header(member, f"{path.name} [{key}]",
+                                                                    info.file_size)
+                    except LoadError as exc:
+                        if "pickled" not in str(exc):
+                            raise
+                        refused[key] = "it holds pickled Python objects, which are never loaded"
+                        continue
+                    total += int(np.prod(shape)) if shape else 1
+                    if total > MAX_ELEMENTS:
+                        raise LoadError(f"{path.name} holds more than the {MAX_ELEMENTS:,} elements the explorer holds")
+                    data = member.read(info.file_size - offset + 1)  # never more than it declares
+                if len(data) != int(np.prod(shape) if shape else 1) * dtype.itemsize:
+                    raise LoadError(f"{path.name} [{key}] is truncated or larger than its header says")
+                arrays[key] = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        if isinstance(exc, LoadError):
+            raise
         raise LoadError(f"{path.name} is truncated or not a .npz file ({type(exc).__name__})") from None
     return arrays, refused
 

@@ -3,8 +3,10 @@ bar. It holds no logic of its own beyond wiring."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -134,6 +136,8 @@ class MainWindow(QMainWindow):
         for plot in self.histograms.plots.values():
             install_export_menu(plot, VIEWS["histograms"], self.histograms)
         self._wire_views()
+        self.setWindowIcon(app_icon())
+        self.state.settingsChanged.connect(self._show_title)
         self.state.resultChanged.connect(self._show_status)
         self.state.errorChanged.connect(self._show_status)
         self.state.busyChanged.connect(self.busy.setVisible)
@@ -421,10 +425,14 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "Keyboard shortcuts", "<table>" + "".join(lines) + "</table>")
 
     def show_about(self):
-        QMessageBox.about(self, "About Norm Explorer",
-                          f"<b>Norm Explorer {__version__}</b><p>See which elements share statistics in BatchNorm, "
-                          "LayerNorm, GroupNorm and friends, and what each does to the distribution of values. "
-                          "Numbers match torch.nn.</p>")
+        QMessageBox.about(self, "About Norm Explorer", about_html())
+
+    def _show_title(self):
+        """The window title names the open file, when the input is one."""
+        s = self.state.settings
+        title = "Norm Explorer" + (f" — {s.file.label}" if s.input == "file" and s.file is not None else "")
+        if self.windowTitle() != title:
+            self.setWindowTitle(title)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _restore_geometry(self):
@@ -477,3 +485,31 @@ def status_text(backend: str, device: str, elements: int, normalize_ms: float, t
     count = f"{elements / 2**20:.1f}M" if elements >= 2**20 else f"{elements:,}"
     return (f"{backend} on {device} · {count} elements · normalize {normalize_ms:.1f} ms · total {total_ms:.1f} ms"
             + (" · histograms sampled" if sampled else ""))
+
+
+ICON = Path(__file__).resolve().parent / "icons" / "norm-explorer.svg"
+
+
+def app_icon() -> QIcon:
+    return QIcon(str(ICON))
+
+
+def about_html() -> str:
+    """The About box: what the program is, and the versions it runs on."""
+    import platform
+
+    import numpy
+    import pyqtgraph
+    import PySide6
+    from PySide6.QtCore import qVersion
+    try:
+        import torch
+        torch_version = f"{torch.__version__} (cuda {'available' if torch.cuda.is_available() else 'not available'})"
+    except Exception as exc:  # a missing or broken torch is worth saying, not a crash
+        torch_version = f"not available ({type(exc).__name__})"
+    rows = [("Python", platform.python_version()), ("Qt", f"{qVersion()} (PySide6 {PySide6.__version__})"),
+            ("NumPy", numpy.__version__), ("pyqtgraph", pyqtgraph.__version__), ("torch", torch_version)]
+    table = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows)
+    return (f"<b>Norm Explorer {__version__}</b><p>See which elements share statistics in BatchNorm, LayerNorm, "
+            f"GroupNorm and friends, and what each does to the distribution of values. Numbers match torch.nn.</p>"
+            f"<table>{table}</table>")

@@ -323,8 +323,8 @@ def coerce(name: str, value):
             raise SettingError(f"unknown {name} {shown}; choose one of {', '.join(map(str, d.options()))}")
         return value
     if kind in ("text", "layout"):
-        if not isinstance(value, str) or not value.strip():
-            _fail(name, value, "is not a non-empty text")
+        if not isinstance(value, str) or not value.strip() or len(value) > 64:
+            _fail(name, value, "is not a short non-empty text")
         value = value.strip()
         if kind == "layout":
             try:

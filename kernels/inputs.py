@@ -1,7 +1,7 @@
 """Seeded, reproducible input tensors: the distributions the explorer starts from.
 
 Each generator fills an (N, C, *spatial) array; `generate` returns it in the asked layout.
-The sample image is procedural (no download), shipped as resources/sample_image.npy.
+The sample image is procedural (no download), shipped as package data: kernels/data/sample_image.npy.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from .layouts import canonical_order, check_layout, permutation
 
-SAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "resources" / "sample_image.npy"
+SAMPLE_IMAGE = Path(__file__).resolve().parent / "data" / "sample_image.npy"  # package data: in a wheel too
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,14 @@ def warnings_shown(monkeypatch):
     return shown
 
 
-def test_png_has_the_asked_size_and_dpi(tmp_path, window):
+def test_png_has_the_asked_layout_at_the_asked_dpi(tmp_path, window):
+    """The size is the layout (in 96-dpi pixels), the DPI its density: 900x600 at 192 dpi is the
+    same picture in 1800x1200 pixels, tagged 192 dpi."""
     for name, widget in window.export_targets().items():
         path = tmp_path / f"{name}.png"
         save_widget(widget, path, QSize(900, 600), dpi=192)
         image = QImage(str(path))
-        assert (image.width(), image.height()) == (900, 600), name
+        assert (image.width(), image.height()) == (1800, 1200), name
         assert round(image.dotsPerMeterX() * 0.0254) == 192
 
 

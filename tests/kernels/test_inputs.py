@@ -36,7 +36,7 @@ def test_seeds_differ_and_characters_hold():
 def test_sample_image_is_shipped_and_reproducible():
     img = sample_image()
     assert img.dtype == np.uint8 and img.shape[0] == 3
-    assert np.array_equal(img, make_sample_image())  # resources/sample_image.npy is this function's output
+    assert np.array_equal(img, make_sample_image())  # kernels/data/sample_image.npy is this function's output
     batch = generate("image", (2, 3, 32, 48), seed=0)
     assert batch.shape == (2, 3, 32, 48) and batch.min() >= 0 and batch.max() <= 1
     assert len({round(float(batch[0, c].mean()), 3) for c in range(3)}) == 3  # channels differ

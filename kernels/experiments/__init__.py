@@ -1,8 +1,13 @@
 """The numerical core of the Experiments: signals through deep stacks, BatchNorm over training
-steps and batch sizes, and normalizations of weights. Pure NumPy (torch for autograd when
-installed), no Qt. Long runs take progress(done, total) and cancelled() callables and raise
-`Cancelled` when cancelled() returns True; every run is reproducible for its seed."""
+steps and batch sizes, and normalizations of weights (pure NumPy, torch for autograd when
+installed); and, with torch, BatchNorm on a real process group (`distributed`), training on the
+bundled digits (`training`), transformer norm placement (`transformer`), SELU's fixed point
+(`selu`), conditional normalizations (`conditional`), padded sequences (`padding`) and feature
+scaling on iris (`scaling`). No Qt; torch is imported when a run needs it, never here. Long runs
+take progress(done, total) and cancelled() callables and raise `Cancelled` when cancelled()
+returns True; every run is reproducible for its seed."""
 
+from . import distributed
 from ._common import MAX_VALUES, Cancelled, Values
 from .batch_size import (
                          DEFAULT_SIZES,
@@ -16,6 +21,10 @@ from .batch_size import (
 )
 from .depth import DepthConfig, DepthResult, LayerRecord, article_config, run_depth
 from .depth import validate as validate_depth
+from .distributed import DistributedConfig, DistributedResult, DistributedRun, ShardStats
+from .distributed import Group as DistributedGroup
+from .distributed import batch_norm as distributed_batch_norm
+from .distributed import run as run_distributed
 from .steps import (
                          FREEZE_MODES,
                          FreezeResult,
@@ -50,4 +59,8 @@ __all__ = [
     "unbiased_factor", "unbiased_shrink",
     "WEIGHT_KINDS", "WeightNormResult", "SpectralNormResult", "StandardizedWeight", "LayerEffect", "weight_norm",
     "spectral_norm", "weight_standardization", "normalize_weight", "weight_shared_mask", "layer_effect",
+    # torch-backed experiments (modules, and their main names)
+    "distributed",
+    "DistributedConfig", "DistributedRun", "DistributedResult", "ShardStats", "DistributedGroup",
+    "distributed_batch_norm", "run_distributed",
 ]

@@ -7,7 +7,7 @@ scaling on iris (`scaling`). No Qt; torch is imported when a run needs it, never
 take progress(done, total) and cancelled() callables and raise `Cancelled` when cancelled()
 returns True; every run is reproducible for its seed."""
 
-from . import distributed
+from . import distributed, scaling, training
 from ._common import MAX_VALUES, Cancelled, Values
 from .batch_size import (
                          DEFAULT_SIZES,
@@ -25,6 +25,8 @@ from .distributed import DistributedConfig, DistributedResult, DistributedRun, S
 from .distributed import Group as DistributedGroup
 from .distributed import batch_norm as distributed_batch_norm
 from .distributed import run as run_distributed
+from .scaling import SCALINGS, IrisConfig, IrisResult
+from .scaling import run as run_iris
 from .steps import (
                          FREEZE_MODES,
                          FreezeResult,
@@ -36,6 +38,23 @@ from .steps import (
                          run_steps,
 )
 from .steps import validate as validate_steps
+from .training import (
+                         FINETUNE_MODES,
+                         FinetuneConfig,
+                         FinetuneResult,
+                         SweepConfig,
+                         SweepResult,
+                         TrainConfig,
+                         TrainResult,
+                         figure1_config,
+                         load_model,
+                         lr_config,
+                         run_finetune,
+                         run_sweep,
+                         run_training,
+                         save_model,
+)
+from .training import NORMS as TRAIN_NORMS
 from .weights import (
                          WEIGHT_KINDS,
                          LayerEffect,
@@ -60,7 +79,11 @@ __all__ = [
     "WEIGHT_KINDS", "WeightNormResult", "SpectralNormResult", "StandardizedWeight", "LayerEffect", "weight_norm",
     "spectral_norm", "weight_standardization", "normalize_weight", "weight_shared_mask", "layer_effect",
     # torch-backed experiments (modules, and their main names)
-    "distributed",
+    "distributed", "training", "scaling",
     "DistributedConfig", "DistributedRun", "DistributedResult", "ShardStats", "DistributedGroup",
     "distributed_batch_norm", "run_distributed",
+    "TRAIN_NORMS", "FINETUNE_MODES", "TrainConfig", "TrainResult", "SweepConfig", "SweepResult", "FinetuneConfig",
+    "FinetuneResult", "run_training", "run_sweep", "run_finetune", "figure1_config", "lr_config", "save_model",
+    "load_model",
+    "SCALINGS", "IrisConfig", "IrisResult", "run_iris",
 ]

@@ -7,7 +7,7 @@ scaling on iris (`scaling`). No Qt; torch is imported when a run needs it, never
 take progress(done, total) and cancelled() callables and raise `Cancelled` when cancelled()
 returns True; every run is reproducible for its seed."""
 
-from . import distributed, scaling, training
+from . import conditional, distributed, padding, scaling, selu, training, transformer
 from ._common import MAX_VALUES, Cancelled, Values
 from .batch_size import (
                          DEFAULT_SIZES,
@@ -19,14 +19,19 @@ from .batch_size import (
                          unbiased_factor,
                          unbiased_shrink,
 )
+from .conditional import ConditionalResult, adain, conditional_batch_norm, film, film_parameters, group_instance_norm
 from .depth import DepthConfig, DepthResult, LayerRecord, article_config, run_depth
 from .depth import validate as validate_depth
 from .distributed import DistributedConfig, DistributedResult, DistributedRun, ShardStats
 from .distributed import Group as DistributedGroup
 from .distributed import batch_norm as distributed_batch_norm
 from .distributed import run as run_distributed
+from .padding import PaddingConfig, PaddingResult
+from .padding import run as run_padding
 from .scaling import SCALINGS, IrisConfig, IrisResult
 from .scaling import run as run_iris
+from .selu import SeluConfig, SeluResult, selu_map, selu_moments
+from .selu import run as run_selu
 from .steps import (
                          FREEZE_MODES,
                          FreezeResult,
@@ -55,6 +60,8 @@ from .training import (
                          save_model,
 )
 from .training import NORMS as TRAIN_NORMS
+from .transformer import PLACEMENTS, TransformerConfig, TransformerResult
+from .transformer import run as run_transformer
 from .weights import (
                          WEIGHT_KINDS,
                          LayerEffect,
@@ -79,11 +86,15 @@ __all__ = [
     "WEIGHT_KINDS", "WeightNormResult", "SpectralNormResult", "StandardizedWeight", "LayerEffect", "weight_norm",
     "spectral_norm", "weight_standardization", "normalize_weight", "weight_shared_mask", "layer_effect",
     # torch-backed experiments (modules, and their main names)
-    "distributed", "training", "scaling",
+    "distributed", "training", "transformer", "selu", "conditional", "padding", "scaling",
     "DistributedConfig", "DistributedRun", "DistributedResult", "ShardStats", "DistributedGroup",
     "distributed_batch_norm", "run_distributed",
     "TRAIN_NORMS", "FINETUNE_MODES", "TrainConfig", "TrainResult", "SweepConfig", "SweepResult", "FinetuneConfig",
     "FinetuneResult", "run_training", "run_sweep", "run_finetune", "figure1_config", "lr_config", "save_model",
     "load_model",
+    "PLACEMENTS", "TransformerConfig", "TransformerResult", "run_transformer",
+    "SeluConfig", "SeluResult", "run_selu", "selu_map", "selu_moments",
+    "ConditionalResult", "film", "film_parameters", "adain", "conditional_batch_norm", "group_instance_norm",
+    "PaddingConfig", "PaddingResult", "run_padding",
     "SCALINGS", "IrisConfig", "IrisResult", "run_iris",
 ]

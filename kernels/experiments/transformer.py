@@ -63,9 +63,9 @@ class TransformerConfig:
     block: str = "attention"
     task: str = "auto"
     eps: float = 1e-5
-    train_steps: int = 100
+    train_steps: int = 150
     lr: float = 1e-2
-    warmup_steps: int = 30
+    warmup_steps: int = 50
     warmups: tuple = WARMUP_MODES
     eval_samples: int = 256
     inits: int = 3

@@ -228,9 +228,7 @@ def _onnx_offers() -> dict:
                                     "running_var gets the biased batch variance"),
                        variant={**TWO_PASS, "running": "keras"}),
         "layer": Offer(o, "layer", "LayerNormalization(axis=1) (opset 17)", affine=True, defaults={"eps": 1e-5},
-                       conventions=(eps5, "normalizes over axes axis … rank−1 (axis defaults to −1)",
-                                    "the spec (and onnx.reference) are two-pass; onnxruntime's CPU kernel is "
-                                    "E[x²] − E[x]²"),
+                       conventions=(eps5, "normalizes over axes axis … rank−1 (axis defaults to −1)"),
                        variant=dict(TWO_PASS)),
         "instance": Offer(o, "instance", "InstanceNormalization", affine=True, defaults={"eps": 1e-5},
                           conventions=(eps5, "scale and B are required inputs (one per channel)"),
@@ -245,7 +243,8 @@ def _onnx_offers() -> dict:
         "lrn": Offer(o, "lrn", "LRN(size)", defaults={"size": None, "alpha": 1e-4, "beta": 0.75, "bias": 1.0},
                      conventions=("size is required; alpha is divided by size, as torch", "bias is torch's k",
                                   "the window is c − ⌊(n−1)/2⌋ … c + ⌈(n−1)/2⌉: torch's mirrored for even sizes "
-                                  "(onnxruntime refuses even sizes; onnx.reference loops over N instead of C)"),
+                                  "(onnxruntime refuses even sizes; onnx.reference loops over N instead of C)",
+                                  "onnxruntime takes 4-D inputs only"),
                      variant={"lrn_window": "mirrored"}),
         "pixel": Offer(o, "pixel", "RMSNormalization(axis=-1) on channels-last (opset 23)", defaults={"eps": 1e-5},
                        conventions=(eps5 + " (ProGAN: 1e-8)",)),
@@ -256,7 +255,9 @@ def _onnx_offers() -> dict:
         "frn": _no(o, "frn", "no operator for filter response normalization"),
         "custom": Offer(o, "custom", "MeanVarianceNormalization(axes)", defaults={"axes": None},
                         conventions=("no epsilon attribute: the function body adds 1e-9 to the standard deviation, "
-                                     "(x − E[x]) / (√(E[x²] − E[x]²) + 1e-9)", "always centers, no channel groups"),
+                                     "(x − E[x]) / (√(E[x²] − E[x]²) + 1e-9)", "always centers, no channel groups",
+                                     "the function body (onnx.reference) is one-pass and cancels when |mean| ≫ std; "
+                                     "onnxruntime's own kernel stays accurate there"),
                         variant={**ONE_PASS, "eps_place": "std"}),
         "standardize": _no(o, "standardize", "no fitted scaler operator (ai.onnx.ml Scaler takes a precomputed "
                            "offset and scale); MeanVarianceNormalization is the 'custom' column"),

@@ -94,8 +94,7 @@ def plan(offer: Offer, layout: str, shape: tuple, params: dict, training: bool =
          tracking: bool = False) -> Plan:
     """The Plan for `offer` on a tensor of `shape` in `layout` with the framework's `params`."""
     fp = resolve(offer, layout, shape, params)
-    kp = {k: v for k, v in fp.items() if v is not None or k in ("weight", "bias")}
-    kp = {k: v for k, v in kp.items() if not (k in ("weight", "bias") and v is None)}
+    kp = {k: v for k, v in fp.items() if not (k in ("weight", "bias") and v is None)}
     p = Plan(offer.method, kp, fp, variance=offer.variant.get("variance", "two_pass"))
     fw, method = offer.framework, offer.method
 

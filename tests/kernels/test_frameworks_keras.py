@@ -19,7 +19,11 @@ from .frameworks_support import TOL, cases, check_code  # noqa: E402
 OFFERS = FRAMEWORKS["keras"].offers
 
 
-@pytest.mark.parametrize("method,layout,shape,params", list(cases("keras", layouts=("NCHW", "NHWC"))))
+#: every method on NCHW (axis arguments), the first few on NHWC (defaults); each Keras call compiles, so few
+CASES = list(cases("keras", layouts=("NCHW",))) + list(cases("keras", layouts=("NHWC",)))[:4]
+
+
+@pytest.mark.parametrize("method,layout,shape,params", CASES)
 def test_generated_code_equals_normalize(method, layout, shape, params):
     check_code("keras", method, layout, shape, params)
 

@@ -10,6 +10,8 @@ kernels but its `experiments` subpackage):
 - the registry: METHODS, FAMILIES, Param, resolve_params, parse_bool; `prepare` checks settings
   without data; `code_for` is a method's equivalent PyTorch / Keras / scikit-learn code;
 - computing: normalize, shared_mask, Result, NormError; backends and devices;
+- other frameworks: FRAMEWORKS (each framework's offer per method), framework_code (runnable code),
+  translate (parameters between frameworks), compare (a framework's result against torch's);
 - layouts: axis letters (BATCH, CHANNEL), check_layout, spatial_axes, canonical_order, permutation;
 - inputs: GENERATORS, generate;
 - what the views show: per-group moments and statistics, histograms, summary numbers, bin_counts.
@@ -18,6 +20,8 @@ kernels but its `experiments` subpackage):
 from .backend import available_backends, available_devices, bin_counts, get_ops, torch_missing_reason
 from .code import code_for
 from .core import NormError, Result, normalize, prepare, shared_mask
+from .frameworks import FRAMEWORKS, compare, translate
+from .frameworks import code as framework_code
 from .inputs import GENERATORS, generate
 from .layouts import (
                         BATCH,
@@ -49,4 +53,4 @@ __all__ = ["METHODS", "FAMILIES", "Param", "resolve_params", "parse_bool", "prep
            "torch_missing_reason", "get_ops", "BATCH", "CHANNEL", "COMMON_LAYOUTS", "all_layouts", "check_layout",
            "spatial_axes", "canonical_order", "permutation", "GENERATORS", "generate", "Partition", "ChannelWindow",
            "GroupMoments", "GroupStats", "Histograms", "Summary", "group_moments", "histograms", "summarize",
-           "summary_from", "finite_range", "bin_counts"]
+           "summary_from", "finite_range", "bin_counts", "FRAMEWORKS", "framework_code", "translate", "compare"]

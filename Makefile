@@ -10,7 +10,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[torch,test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[torch,test,frameworks]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -11,6 +11,8 @@ kernels but its `experiments` subpackage):
   without data; `code_for` is a method's equivalent PyTorch / Keras / scikit-learn code;
 - computing: normalize, shared_mask, Result, NormError; backends and devices; `explain`, the
   arithmetic of one element step by step (equal to normalize by construction);
+- other frameworks: FRAMEWORKS (each framework's offer per method), framework_code (runnable code),
+  translate (parameters between frameworks), compare (a framework's result against torch's);
 - layouts: axis letters (BATCH, CHANNEL), check_layout, spatial_axes, canonical_order, permutation;
 - inputs: GENERATORS, generate;
 - what the views show: per-group moments and statistics, histograms, summary numbers, bin_counts.
@@ -20,6 +22,8 @@ from .backend import available_backends, available_devices, bin_counts, get_ops,
 from .code import code_for
 from .core import NormError, Result, normalize, prepare, shared_mask
 from .explain import STEP_KINDS, Explanation, Step, explain, explain_result, fmt
+from .frameworks import FRAMEWORKS, compare, translate
+from .frameworks import code as framework_code
 from .inputs import GENERATORS, generate
 from .layouts import (
                         BATCH,
@@ -51,4 +55,5 @@ __all__ = ["explain", "explain_result", "fmt", "Explanation", "Step", "STEP_KIND
            "available_backends", "available_devices", "torch_missing_reason", "get_ops", "BATCH", "CHANNEL",
            "COMMON_LAYOUTS", "all_layouts", "check_layout", "spatial_axes", "canonical_order", "permutation",
            "GENERATORS", "generate", "Partition", "ChannelWindow", "GroupMoments", "GroupStats", "Histograms",
-           "Summary", "group_moments", "histograms", "summarize", "summary_from", "finite_range", "bin_counts"]
+           "Summary", "group_moments", "histograms", "summarize", "summary_from", "finite_range", "bin_counts",
+           "FRAMEWORKS", "framework_code", "translate", "compare"]

@@ -44,6 +44,9 @@ class Result:
         statistics given); None otherwise.
     group_map: (a, c, b), each broadcastable to `sharing.stat_shape`, when output = a·(x − c) + b
         inside every statistics group (normalizing is a straight line per group); None when not.
+    framework, framework_params: whose semantics were computed (normalize(..., framework=...)) and
+        its parameters in its own names and meaning; `params` then holds the equivalent kernels
+        (torch-meaning) parameters. "torch" and None for a plain call.
     warnings: human-readable sentences for anything odd; empty when nothing is.
     """
 
@@ -64,6 +67,8 @@ class Result:
     running_var: Any = None
     num_batches_tracked: Any = None
     group_map: Any = None
+    framework: str = "torch"
+    framework_params: dict | None = None
 
 
 def get_method(name: str) -> Method:
@@ -123,7 +128,8 @@ def prepare(method: str, shape, layout: str = "NCHW", training: bool = True, **p
 
 def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", device: str = "cpu",
               training: bool = True, *, running_mean=None, running_var=None, num_batches_tracked=0,
-              nonfinite: str = "omit", moments_cache: dict | None = None, **params) -> Result:
+              nonfinite: str = "omit", moments_cache: dict | None = None, framework: str = "torch",
+              **params) -> Result:
     """Normalize x (numpy array or torch tensor) with registry method `method`.
 
     layout: the axis letters of x ('NCHW', 'NHWC', 'NCL', 'NLC' or any order of them).
@@ -139,7 +145,16 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
         one per input while eps or the affine parameters change).
     params: the method's keywords (see METHODS[method].params); missing ones take defaults that
         fit the shape.
+    framework: whose semantics, defaults and parameter meanings to use ("torch", "keras", "flax",
+        "onnx", "mlx", "tensorflow"; see kernels.frameworks.FRAMEWORKS): with framework="keras",
+        momentum=0.99 is Keras' momentum and eps defaults to 1e-3.
     """
+    if framework != "torch":
+        from .frameworks.semantics import normalize as framework_normalize
+        return framework_normalize(x, method, framework, layout, backend, device, training,
+                                   running_mean=running_mean, running_var=running_var,
+                                   num_batches_tracked=num_batches_tracked, nonfinite=nonfinite,
+                                   moments_cache=moments_cache, **params)
     get_method(method)
     try:
         layout = check_layout(layout)

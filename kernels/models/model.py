@@ -273,8 +273,10 @@ def _not_foldable_reason(layer) -> str:
         return ""
     if layer.family == "instance" and layer.has_running_stats:
         return "InstanceNorm: per-sample statistics in training; not folded here"
-    return (f"{layer.kind} normalizes with statistics of each input (per sample), computed at run time: there is no "
-            f"fixed scale and shift to fold")
+    label = {"layer": "LayerNorm", "group": "GroupNorm", "instance": "InstanceNorm", "rms": "RMSNorm",
+             "lrn": "LocalResponseNorm"}[layer.family]
+    return (f"{label} normalizes with statistics of each input (per sample or position), computed at run time: there "
+            f"is no fixed scale and shift to fold")
 
 
 def open_model(source, *, allow_import: bool = False, weights=None, architecture: str | None = None,

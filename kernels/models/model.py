@@ -233,9 +233,10 @@ def over_budget(name: str, used: int, budget: int) -> ModelError:
 class WeightsModel(Model):
     """A bare state_dict (.pt/.pth) or .safetensors file: tensors and names, no computation."""
 
-    def __init__(self, source, layers, fmt, notes=(), state=None, convert=None, dtypes=None):
+    def __init__(self, source, layers, fmt, notes=(), state=None, dtypes=None):
         super().__init__(source, layers, notes)
         self.format = fmt
+        self.ordered = fmt != "safetensors"
         self._state, self._dtypes = state or {}, dtypes or {}
 
     def _cannot_run(self) -> str:
@@ -246,15 +247,15 @@ class WeightsModel(Model):
     def fold_batchnorm(self, x=None, **kw) -> FoldReport:
         """What a state_dict allows: for each BatchNorm the weight that probably precedes it (the last
         earlier weight with as many output channels); whether they are adjacent is unknown."""
-        from .weights import _preceding_weight
-        order = list(self._state)
+        from .weights import _preceding_weight, natural_key
+        order = list(self._state) if self.ordered else sorted(self._state, key=natural_key)
         rows = []
         for layer in self.layers:
             if layer.family != "batch":
                 rows.append(FoldRow(layer.name, layer.kind, foldable=False,
                                     reason=_not_foldable_reason(layer)))
                 continue
-            key, _ = _preceding_weight(layer.name, order, self._state, layer.channels or 0) \
+            key, _ = _preceding_weight(layer.name, order, self._state, layer.channels or 0, self.ordered) \
                 if layer.name in {k.rpartition(".")[0] for k in order} else ("", 0)
             rows.append(FoldRow(layer.name, layer.kind, into=key.rpartition(".")[0], foldable=None,
                                 reason=("a state_dict holds no graph: " + (
@@ -326,8 +327,9 @@ def open_weights(path) -> WeightsModel:
     path = Path(path)
     if path.suffix.lower() in SAFETENSORS_SUFFIXES:
         state, dtypes = read_safetensors(path)
-        layers = layers_from_state(state, "safetensors", widen, dtypes)
-        fmt, notes = "safetensors", []
+        layers = layers_from_state(state, "safetensors", widen, dtypes, ordered=False)
+        fmt, notes = "safetensors", ["safetensors keeps no module order: layers are listed in name order, and the "
+                                     "convolution before each BatchNorm is guessed from names and shapes"]
     else:
         state, note = read_torch(path)
         dtypes = {}
@@ -335,4 +337,6 @@ def open_weights(path) -> WeightsModel:
         fmt, notes = "state_dict", [note] if note else []
     if not layers:
         notes.append("no normalization layer found: no running statistics, and no weight and bias of matching shape")
+    notes.append("layers without parameters (LocalResponseNorm, InstanceNorm or LayerNorm without affine weights) "
+                 "leave nothing in a state_dict, so they cannot be listed from it")
     return WeightsModel(str(path), layers, fmt, notes, state=state, dtypes=dtypes)

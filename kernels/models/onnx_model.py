@@ -381,16 +381,13 @@ class OnnxModel(Model):
             layer = self.layer(name)
             fconv, fbn = by_output[conv.output[0]], by_output[bn.output[0]]
             w = g.const(conv.input[1]).astype(np.float64)
-            b = g.const(conv.input[2]).astype(np.float64) if len(conv.input) > 2 and conv.input[2] else None
-            w2, b2 = fold_arrays(w, b, layer, out_axis=_out_axis(conv))
+            w2, b2 = fold_arrays(w, _bias_of(g, conv), layer, out_axis=_out_axis(conv))
             wname, bname = f"{conv.input[1]}__folded_{layer.index}", f"{conv.output[0]}__folded_bias_{layer.index}"
             dtype = inits[conv.input[1]].data_type if conv.input[1] in inits else onnx.TensorProto.FLOAT
             np_dtype = onnx.helper.tensor_dtype_to_np_dtype(dtype)
             folded.graph.initializer.extend([onnx.numpy_helper.from_array(w2.astype(np_dtype), wname),
                                              onnx.numpy_helper.from_array(b2.astype(np_dtype), bname)])
             new_inputs = [fconv.input[0], wname, bname]
-            if conv.op_type == "Gemm":
-                new_inputs = [fconv.input[0], wname, bname]
             del fconv.input[:]
             fconv.input.extend(new_inputs)
             fconv.output[0] = fbn.output[0]
@@ -437,6 +434,20 @@ def fold_arrays(w, b, layer, out_axis=0) -> tuple:
     return w * scale.reshape(shape), (b - layer.running_mean.astype(np.float64)) * scale + beta
 
 
+def _bias_of(g, conv):
+    """A Conv/Gemm's bias as float64, None when it has none (or a constant 0 the exporter expanded), False when
+    it is computed."""
+    if len(conv.input) < 3 or not conv.input[2]:
+        return None
+    b = g.const(conv.input[2])
+    if b is not None:
+        return np.asarray(b, np.float64)
+    fill = _fill_value(g, conv.input[2])
+    if fill is None:
+        return False
+    return None if fill == 0 else np.full(g.const(conv.input[1]).shape[_out_axis(conv)], fill)
+
+
 def _onnx_fold_problem(g, bn, conv, layer) -> str:
     if conv is None:
         return "its input is the graph's input or a stored tensor, not a convolution's output"
@@ -444,7 +455,7 @@ def _onnx_fold_problem(g, bn, conv, layer) -> str:
         return f"its input comes from a {conv.op_type} node ({conv.name or conv.output[0]}), not from a Conv or Gemm"
     if g.single_consumer(conv.output[0]) is not bn:
         return f"the output of {conv.name or conv.output[0]} is also used elsewhere: folding would change that use"
-    if g.const(conv.input[1]) is None or (len(conv.input) > 2 and conv.input[2] and g.const(conv.input[2]) is None):
+    if g.const(conv.input[1]) is None or _bias_of(g, conv) is False:
         return f"the weights of {conv.name or conv.output[0]} are computed in the graph, not stored"
     a = _attrs(conv)
     if conv.op_type == "Gemm" and (a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0)):
@@ -469,7 +480,7 @@ def _onnx_pair_diffs(model, arr, pairs, rows, dtypes, notes):
     for name, (conv, _) in pairs.items():
         layer = model.layer(name)
         w = g.const(conv.input[1]).astype(np.float64)
-        b = g.const(conv.input[2]).astype(np.float64) if len(conv.input) > 2 and conv.input[2] else None
+        b = _bias_of(g, conv)
         w2, b2 = fold_arrays(w, b, layer, _out_axis(conv))
         x = torch.from_numpy(np.asarray(conv_inputs[conv.input[0]], dtype=np.float32))
         for d in dtypes:

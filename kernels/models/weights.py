@@ -200,17 +200,18 @@ def _hint(prefix: str) -> str:
     return ""
 
 
-def layers_from_state(state, source: str, convert=widen, dtypes=None) -> list:
-    """NormLayers for every normalization a state_dict's names and shapes reveal, in key order."""
+def layers_from_state(state, source: str, convert=widen, dtypes=None, ordered: bool = True) -> list:
+    """NormLayers for every normalization a state_dict's names and shapes reveal, in key order (ordered=False:
+    the keys' order means nothing, as in safetensors files: in natural name order)."""
     dtypes = dtypes or {}
     groups: OrderedDict = OrderedDict()
-    order = list(state)
+    order = list(state) if ordered else sorted(state, key=natural_key)
     for key in order:
         prefix, _, leaf = key.rpartition(".")
         groups.setdefault(prefix, {})[leaf] = key
     layers = []
     for prefix, leaves in groups.items():
-        layer = _layer_of(prefix, leaves, state, convert, dtypes, order)
+        layer = _layer_of(prefix, leaves, state, convert, dtypes, order, ordered)
         if layer is not None:
             layer.index, layer.source = len(layers), source
             layers.append(layer)
@@ -221,16 +222,36 @@ def _shape(t) -> tuple:
     return tuple(int(s) for s in t.shape)
 
 
-def _preceding_weight(prefix: str, order: list, state, channels: int) -> tuple:
-    """(key, ndim) of the last weight of ndim >= 2 before `prefix` whose first axis has `channels` entries."""
-    first = next(i for i, k in enumerate(order) if k.rpartition(".")[0] == prefix)
-    for key in reversed(order[:first]):
-        if key.endswith(".weight") and len(_shape(state[key])) >= 2 and _shape(state[key])[0] == channels:
-            return key, len(_shape(state[key]))
-    return "", 0
+def natural_key(key: str) -> list:
+    """'layer10.2.bn1' after 'layer2.0.bn1': numbers compare as numbers."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", key) if t]
 
 
-def _layer_of(prefix, leaves, state, convert, dtypes, order):
+def _preceding_weight(prefix: str, order: list, state, channels: int, ordered: bool = True) -> tuple:
+    """(key, ndim) of the weight that probably feeds `prefix`: with the file's order, the last weight of ndim >= 2
+    before it whose first axis has `channels` entries; without (safetensors), the one whose name shares the most
+    with `prefix` ('layer1.0.conv2' for 'layer1.0.bn2')."""
+    def fits(key):
+        return key.endswith(".weight") and len(_shape(state[key])) >= 2 and _shape(state[key])[0] == channels
+
+    if ordered:
+        first = next(i for i, k in enumerate(order) if k.rpartition(".")[0] == prefix)
+        key = next((k for k in reversed(order[:first]) if fits(k)), "")
+        return key, len(_shape(state[key])) if key else 0
+    parts = prefix.split(".")
+
+    def score(key):
+        other = key.rpartition(".")[0].split(".")
+        common = next((i for i, (a, b) in enumerate(zip(parts, other)) if a != b), min(len(parts), len(other)))
+        digits = re.sub(r"\D", "", parts[-1]) == re.sub(r"\D", "", other[-1]) if other else False
+        return common, digits
+
+    candidates = [k for k in order if fits(k) and k.rpartition(".")[0] != prefix]
+    key = max(candidates, key=score, default="")
+    return key, len(_shape(state[key])) if key else 0
+
+
+def _layer_of(prefix, leaves, state, convert, dtypes, order, ordered):
     def get(leaf):
         key = leaves.get(leaf)
         return None if key is None else convert(state[key], dtypes.get(key, ""))
@@ -253,7 +274,7 @@ def _layer_of(prefix, leaves, state, convert, dtypes, order):
         if family == "batch":
             assumption(layer, f"momentum={DEFAULT_MOMENTUM:g} assumed (torch's default): a state_dict does not store "
                               f"it")
-        _assume_rank(layer, prefix, order, state, rm.shape[0])
+        _assume_rank(layer, prefix, order, state, rm.shape[0], ordered)
         return layer
     weight_key, bias_key = leaves.get("weight"), leaves.get("bias")
     if weight_key is None or has - {"weight", "bias"}:
@@ -281,20 +302,20 @@ def _layer_of(prefix, leaves, state, convert, dtypes, order):
                       f"and affine InstanceNorm, so it may be {others}; eps={DEFAULT_EPS:g} assumed")
     if family == "batch":
         layer.batch_stats_in_eval, layer.momentum = True, DEFAULT_MOMENTUM
-        _assume_rank(layer, prefix, order, state, wshape[0])
+        _assume_rank(layer, prefix, order, state, wshape[0], ordered)
     elif family == "group":
         layer.groups = largest_divisor(wshape[0], 32)
         assumption(layer, f"groups={layer.groups} assumed (the largest divisor of C={wshape[0]} up to 32, the "
                           f"paper's G=32): a state_dict does not store the number of groups")
     elif family == "instance":
-        _assume_rank(layer, prefix, order, state, wshape[0])
+        _assume_rank(layer, prefix, order, state, wshape[0], ordered)
     else:
         layer.normalized_ndim = len(wshape)
     return layer
 
 
-def _assume_rank(layer, prefix, order, state, channels):
-    key, ndim = _preceding_weight(prefix, order, state, channels)
+def _assume_rank(layer, prefix, order, state, channels, ordered):
+    key, ndim = _preceding_weight(prefix, order, state, channels, ordered)
     if key and 2 <= ndim <= 5:
         layer.kind += {2: "1d", 3: "1d", 4: "2d", 5: "3d"}[ndim] if layer.family in ("batch", "instance") else ""
         layer.input_shape = None

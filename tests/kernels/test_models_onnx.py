@@ -21,7 +21,7 @@ import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.models]
 
 
 @pytest.fixture(scope="module", params=["conv_bn", "mixed"])

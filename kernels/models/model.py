@@ -16,7 +16,7 @@ from ._common import DEFAULT_BUDGET, ModelError, megabytes
 from .data import INPUT_KINDS, check_shape, model_input
 from .layers import NormLayer
 
-TORCH_SUFFIXES = (".pt", ".pth")
+TORCH_SUFFIXES = (".pt", ".pth", ".bin")  # .bin: Hugging Face's pytorch_model.bin is a torch zip too
 SAFETENSORS_SUFFIXES = (".safetensors",)
 ONNX_SUFFIXES = (".onnx",)
 SUFFIXES = TORCH_SUFFIXES + SAFETENSORS_SUFFIXES + ONNX_SUFFIXES

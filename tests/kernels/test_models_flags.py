@@ -1,6 +1,8 @@
 """Every health flag: raised by the state it describes (and only then), with its level and a sentence
 saying why it matters; flags read the same from a torch module and from its state_dict."""
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -51,6 +53,8 @@ def test_each_flag(change, code, level, words):
     assert code in flags, layer.flags
     flag = flags[code]
     assert isinstance(flag, Flag) and isinstance(flag, str) and flag.level == level
+    again = pickle.loads(pickle.dumps(flag))  # flags travel between threads and processes intact
+    assert (again, again.code, again.level) == (flag, flag.code, flag.level)
     assert words in flag and ":" in flag and len(flag) > 50  # what, then why it matters
     assert layer.health == max((f.level for f in layer.flags), key=["info", "warning", "problem"].index)
     assert [f.level for f in layer.flags] == sorted((f.level for f in layer.flags),

@@ -133,6 +133,8 @@ class NormLayer:
                 return int(arr.shape[-1] if arr.ndim else 1)
         if self.family in ("batch", "instance", "group") and self.weight is not None:
             return int(self.weight.shape[0])
+        if self.family in ("layer", "rms") and self.weight is not None and self.weight.ndim == 1:
+            return int(self.weight.shape[0])  # LayerNorm(C) / RMSNorm(C): C last
         if self.input_shape is not None:
             return int(self.input_shape[self.layout.index("C")])
         return None

@@ -251,9 +251,9 @@ class WeightsModel(Model):
         order = list(self._state) if self.ordered else sorted(self._state, key=natural_key)
         rows = []
         for layer in self.layers:
-            if layer.family != "batch":
-                rows.append(FoldRow(layer.name, layer.kind, foldable=False,
-                                    reason=_not_foldable_reason(layer)))
+            reason = _not_foldable_reason(layer)
+            if reason:
+                rows.append(FoldRow(layer.name, layer.kind, foldable=False, reason=reason))
                 continue
             key, _ = _preceding_weight(layer.name, order, self._state, layer.channels or 0, self.ordered) \
                 if layer.name in {k.rpartition(".")[0] for k in order} else ("", 0)
@@ -304,6 +304,8 @@ def open_model(source, *, allow_import: bool = False, weights=None, architecture
     text = str(source)
     path = Path(text)
     suffix = path.suffix.lower()
+    if weights is not None and not IMPORT_PATH.match(text):
+        raise ModelError("weights= goes with an import path, a module or architecture=; a file is opened as it is")
     if suffix in SUFFIXES or path.exists():
         if suffix in TORCH_SUFFIXES + SAFETENSORS_SUFFIXES:
             return open_weights(path)

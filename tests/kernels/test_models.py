@@ -305,6 +305,8 @@ def test_an_import_path_needs_an_explicit_opt_in():
         open_model(text + "(channels=__import__('os'))", allow_import=True)
     with pytest.raises(ModelError, match="importing"):
         open_model("no_such_package_here.models:net", allow_import=True)
+    with pytest.raises(ModelError, match="weights= goes with"):
+        open_model(model_files.path("conv_bn", "state_dict"), weights=model_files.path("conv_bn", "state_dict"))
 
 
 def test_builtin_architectures_build():

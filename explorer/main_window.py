@@ -28,15 +28,14 @@ from . import __version__
 from .animation import frames, save_animation, step_spans
 from .atomic import SaveError
 from .data_files import save_npy, save_stats_csv
-from .experiments.depth_view import DepthView
-from .experiments.steps_view import StepsView
-from .experiments.weights_view import WeightsView
+from .experiments.hub import VIEW_CLASSES, ExperimentsTab, FitScrollArea
 from .export import copy_widget
 from .file_loading import FILE_FILTER, LoadError, load, open_file
 from .lessons import LESSONS
 from .session import SessionError, open_session, save_session
 from .settings_store import load_settings, qsettings, save_settings
 from .state import AppState
+from .vocabulary import EXPERIMENTS as EXPERIMENT_TITLES
 from .vocabulary import VIEWS
 from .widgets.arithmetic import ArithmeticPanel
 from .widgets.banner import Banner
@@ -52,8 +51,8 @@ from .widgets.open_dialog import OpenTensorDialog
 from .widgets.tensor_view import TensorView
 from .widgets.value_view import ValueView
 
-#: The experiment tabs: title -> view class.
-EXPERIMENTS = {"Depth": DepthView, "Training steps": StepsView, "Weights": WeightsView}
+#: The experiments (all in the Experiments tab): name -> view class.
+EXPERIMENTS = VIEW_CLASSES
 
 
 class MainWindow(QMainWindow):
@@ -95,10 +94,10 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(objectName="tabs_main")
         self.tabs.addTab(explore, "Explore")
         self.tabs.addTab(self.compare, "Compare")
-        # the experiment views are built, and run, when their tab is first opened: a quick start-up
-        self.experiments: dict = {}  # title -> view, for the tabs opened so far
-        for title in EXPERIMENTS:
-            self.tabs.addTab(_scrolling(), title)  # their minimum size must not widen the window
+        # every experiment in one tab; each view is built, and run, when it is first shown: a quick start-up
+        self.experiments_tab = ExperimentsTab()
+        self.experiments = self.experiments_tab.views  # title -> view, for the experiments shown so far
+        self.tabs.addTab(self.experiments_tab, "Experiments")
         self.tabs.currentChanged.connect(self._first_run)
         self.tabs.currentChanged.connect(self._docks_for_tab)
         self._explore_docks: dict = {}
@@ -368,7 +367,9 @@ class MainWindow(QMainWindow):
         tab = tab.widget() if isinstance(tab, QScrollArea) else tab
         if tab is self.compare:
             return self.compare.figure
-        return tab if tab in self.experiments.values() else self.view_tabs.currentWidget()
+        if tab is self.experiments_tab:
+            return self.experiments_tab.current_view() or self.experiments_tab
+        return self.view_tabs.currentWidget()
 
     def export_figure(self):
         names = {widget: name for name, widget in self.export_targets().items()}
@@ -391,9 +392,13 @@ class MainWindow(QMainWindow):
         self.lesson_panel.show_lesson(lesson)
 
     def show_tab(self, name: str):
-        """Switch to a main tab by name: explore, compare, depth, steps or weights."""
-        index = {"explore": 0, "compare": 1, "depth": 2, "steps": 3, "weights": 4}[name]
-        self.tabs.setCurrentIndex(index)
+        """Switch to a main tab by name (explore, compare, experiments), or to the Experiments tab with
+        one experiment chosen (depth, steps, weights, train, sync, …: explorer.vocabulary.EXPERIMENTS)."""
+        if name in EXPERIMENT_TITLES:
+            self.experiments_tab.show_experiment(name)
+            name = "experiments"
+        tabs = {"explore": self.tabs.widget(0), "compare": self.compare, "experiments": self.experiments_tab}
+        self.tabs.setCurrentWidget(tabs[name])
 
     def _docks_for_tab(self, index: int):
         """The docks belong to the Explore tab: Compare keeps the controls, the experiments (which have
@@ -410,11 +415,8 @@ class MainWindow(QMainWindow):
             dock.setVisible(dock is self.dock_controls and index == 1 and self._explore_docks[dock])
 
     def _first_run(self, index: int):
-        title = self.tabs.tabText(index)
-        if title in EXPERIMENTS and title not in self.experiments:
-            view = self.experiments[title] = EXPERIMENTS[title](autorun=False)
-            self.tabs.widget(index).setWidget(view)
-            view.run()
+        if self.tabs.widget(index) is self.experiments_tab:
+            self.experiments_tab.activate()
 
     def show_shortcuts(self):
         lines = []
@@ -451,29 +453,8 @@ class MainWindow(QMainWindow):
             store.setValue("window_state", self.saveState())
         if self._owns_state:
             self.state.shutdown()
-        for view in self.experiments.values():
-            view.shutdown()
+        self.experiments_tab.shutdown()
         super().closeEvent(event)
-
-
-class FitScrollArea(QScrollArea):
-    """A scroll area that gives its widget the whole viewport, and scrolls only below the widget's
-    minimum size. (QScrollArea's own resizing follows the height-for-width of wrapped labels, which
-    made the experiment tabs taller than the window, their bottom rows off-screen.)"""
-
-    def resizeEvent(self, event):
-        super().resizeEvent(event)
-        self._fit()
-
-    def setWidget(self, widget):
-        super().setWidget(widget)
-        self._fit()
-
-    def _fit(self):
-        widget, viewport = self.widget(), self.viewport().size()
-        if widget is not None:
-            least = widget.minimumSizeHint()
-            widget.resize(max(viewport.width(), least.width()), max(viewport.height(), least.height()))
 
 
 def _scrolling() -> QScrollArea:

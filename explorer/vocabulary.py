@@ -16,6 +16,21 @@ VIEWS = {
 }
 
 
+#: The experiments, in the Experiments tab's order: name (`norm-explorer gui --tab NAME`, the command
+#: of the same name) -> title (the tab's list, the export dialog)
+EXPERIMENTS = {
+    "depth": "Depth",
+    "steps": "Training steps",
+    "weights": "Weights",
+    "train": "Digits training",
+    "sync": "Distributed BatchNorm",
+    "transformer": "Transformer placement",
+    "iris": "Iris scaling",
+    "selu": "SELU",
+    "padding": "Padded sequences",
+}
+
+
 def file_stem(name: str) -> str:
     """The default file name of a view's export: 'statistics_groups' for groups."""
     return VIEWS[name].lower().replace(" ", "_").replace("-", "_")

@@ -236,7 +236,8 @@ def _wrap(text: str) -> str:
 
 
 def add_commands(subparsers):
-    """Add `depth`, `steps` and `weights` to an argparse subparsers object; each sets func(args) -> int."""
+    """Add `depth`, `steps`, `weights` and the experiments on real data (`train`, `sync`, `transformer`, `iris`,
+    `selu`, `padding`: explorer.experiments.cli_real) to an argparse subparsers object; each sets func(args) -> int."""
     fmt = argparse.RawDescriptionHelpFormatter  # keeps the examples' lines; descriptions are wrapped here
     p = subparsers.add_parser("depth", help="a signal through a deep stack (the seed article)", formatter_class=fmt,
                               description=_wrap("L layers of linear → normalization → activation on 100 samples "
@@ -287,3 +288,6 @@ def add_commands(subparsers):
     p.add_argument("--select", default="0,0,0,0", help="o,i,h,w of the element whose norm group is outlined")
     _add_output_flags(p, "one row per weight element")
     p.set_defaults(func=cmd_weights)
+
+    from .cli_real import add_real_commands  # the experiments on real data (they import this module's helpers)
+    add_real_commands(subparsers)

@@ -23,6 +23,9 @@ def export_experiment(name: str, configure, out: str, size=None, dpi: float = 96
         wait_for(lambda: not view.busy, timeout=timeout, what=f"the {name} experiment")
         if view.error or view.result is None:
             raise CliError(f"the experiment failed: {view.error or 'no result'}", IO_FAILURE)
+        from PySide6.QtCore import QCoreApplication
+        for _ in range(3):  # the new texts' layouts (wrapped status lines) settle before the picture
+            QCoreApplication.processEvents()
         save_widget_file(view, out, size, dpi)
         return view.result
     finally:

@@ -88,14 +88,15 @@ class IrisView(RealExperimentView):
             image = pg.ImageItem(axisOrder="row-major")
             image.setZValue(-20)
             plot.addItem(image)
+            plot.setMinimumHeight(300)
             self.plots[kind] = (plot, image)
-            if col == 0:
-                add_legend(plot)  # the class names, once
             grid.addWidget(plot, 0, col)
-        self.label_regions = caption("Coloured regions: the class predicted at each point (in raw units, the "
-                                     "scaler applied). Dots: training flowers; triangles: test flowers; red rings: "
-                                     "test flowers outside the training range (the dashed box, which min-max "
-                                     "scaling maps to [0, 1]²).", "caption_iris_regions")
+        classes = " · ".join(f"<span style='color:{series_color(c).name()}'>{name}</span>"
+                             for c, name in enumerate(("setosa", "versicolor", "virginica")))
+        self.label_regions = caption(f"Coloured regions: the class predicted at each point ({classes}), in raw "
+                                     f"units with the scaler applied. Dots: training flowers; triangles: test "
+                                     f"flowers; red rings: test flowers outside the training range (the dashed box, "
+                                     f"which min-max scaling maps to [0, 1]²).", "caption_iris_regions")
         grid.addWidget(self.label_regions, 1, 0, 1, 3)
         self.plot_loss = make_plot("plot_iris_loss", "loss per gradient-descent step", "step (log)",
                                    "cross-entropy + l2 penalty")
@@ -104,11 +105,20 @@ class IrisView(RealExperimentView):
         self.table = make_table("table_iris", "Our gradient descent against scikit-learn's LogisticRegression "
                                               "(lbfgs) on the same scaled data and penalty")
         plot_cell(grid, 2, 0, self.plot_loss, "Raw features crawl: the largest safe step is set by the steep "
-                  "direction, so the flat one barely moves.", "caption_iris_loss")
-        plot_cell(grid, 2, 1, self.table, "lbfgs adapts to the curvature and needs far fewer iterations, yet it "
-                  "too works harder on raw features.", "caption_iris_table", colspan=2)
-        grid.setRowStretch(0, 3)
-        grid.setRowStretch(2, 2)
+                  "direction, so the flat one barely moves. (The l2 penalty acts on each scaling's own weights, so "
+                  "the three minima differ.)", "caption_iris_loss")
+        self.label_table = caption("lbfgs adapts to the curvature and needs far fewer iterations, yet it too works "
+                                   "harder on raw features. Every scaling ends at about the same accuracy: scaling "
+                                   "changes how fast plain gradient descent gets there, not where the optimum is.",
+                                   "caption_iris_table")
+        box = QVBoxLayout()
+        box.addWidget(self.table)
+        box.addWidget(self.label_table)
+        box.addStretch(1)
+        grid.addLayout(box, 2, 1, 1, 2)
+        self.table.setMaximumHeight(150)
+        grid.setRowStretch(0, 5)
+        grid.setRowStretch(2, 3)
         column = QVBoxLayout()
         column.addWidget(caption(EXPLANATION, "label_explanation"))
         column.addWidget(self.label_placeholder)
@@ -150,8 +160,8 @@ class IrisView(RealExperimentView):
         for k, (kind, f) in enumerate(fits.items()):
             steps = np.arange(1, len(f.loss) + 1)  # step 0 drawn at 1 on the log axis
             self.plot_loss.plot(steps, f.loss, pen=pen(series_color(k), 2), name=TITLES[kind].split(" (")[0])
-        header = ["scaling", "step size", "steps", "converged", "lbfgs iterations", "train acc", "test acc",
-                  "test outside"]
+        header = ["scaling", "step size", "steps", "converged", "lbfgs iterations", "train accuracy",
+                  "test accuracy", "test points outside"]
         rows = [[kind, f.step, f.iterations, "yes" if f.converged else "no",
                  "—" if f.sklearn_iterations is None else f.sklearn_iterations, f"{100 * f.train_accuracy:.1f} %",
                  f"{100 * f.test_accuracy:.1f} %", f"{int(f.outside.sum())} of {len(f.outside)}"]
@@ -191,8 +201,9 @@ class IrisView(RealExperimentView):
         out = res.x_test[f.outside]
         drawn.append(plot.plot(out[:, 0], out[:, 1], pen=None, symbol="o", symbolSize=17, symbolBrush=None,
                                symbolPen=pen(OUTSIDE, 2)))
-        plot.setTitle(f"{TITLES[kind]}: {f.iterations} steps{'' if f.converged else ' (not converged)'}, "
-                      f"test {100 * f.test_accuracy:.0f} %", size="10pt")
+        steps = f"{f.iterations:,} steps{'' if f.converged else ', not converged'}"
+        plot.setTitle(f"{TITLES[kind]}<br><span style='font-size:8pt'>{steps} · test {100 * f.test_accuracy:.0f} %"
+                      f" · {int(f.outside.sum())} outside</span>", size="10pt")
         plot.setXRange(gx[0], gx[-1], padding=0)
         plot.setYRange(gy[0], gy[-1], padding=0)
 

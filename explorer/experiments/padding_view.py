@@ -13,7 +13,7 @@ from ..palette import AFTER, SELECTED
 from ..widgets.common import blocked
 from .real_base import RealExperimentView
 from .real_parts import BLACK, DASH, fmt, pen, plot_cell
-from .real_runs import padding_csv
+from .real_runs import batch_bias, padding_csv
 from .view_parts import add_legend, caption, common_edges, hist_item, make_plot, show_outcome, two_line_title
 
 PAD = (200, 200, 200, 255)
@@ -87,16 +87,19 @@ class PaddingView(RealExperimentView):
         self.plot_bias_var = make_plot("plot_padding_bias_var", "variance against the padded fraction",
                                        "padded fraction f", "BatchNorm variance")
         self.plot_hist = make_plot("plot_padding_hist", "BatchNorm output of the real tokens", "output", "density")
-        for plot in (self.plot_mean, self.plot_var, self.plot_bias_mean, self.plot_bias_var):
+        for plot in (self.plot_mean, self.plot_var):
             add_legend(plot)
+        add_legend(self.plot_bias_var, offset=(5, -5))  # bottom left: the curves fall to the right
+        add_legend(self.plot_bias_mean, offset=(5, -5))
         plot_cell(grid, 0, 0, self.plot_batch, "One row per sequence, one column per position: the channel's "
                   "values, padding in grey.", "caption_padding_batch")
         plot_cell(grid, 0, 1, self.plot_mean, "Unmasked BatchNorm (orange) averages the pads in: its mean is "
                   "pulled toward the pad value; masked (blue) is the real tokens' own.", "caption_padding_mean")
         plot_cell(grid, 0, 2, self.plot_var, "The variance grows by f(1 − f)(μ − pad)² when the pads sit away "
                   "from the tokens' mean (and shrinks by (1 − f) when they sit at it).", "caption_padding_var")
-        plot_cell(grid, 1, 0, self.plot_bias_mean, "Closed form for channel 0: (1 − f)·μ + f·pad; the dot is "
-                  "this batch's unmasked mean at its padded fraction.", "caption_padding_bias_mean")
+        plot_cell(grid, 1, 0, self.plot_bias_mean, "Channel 0 in closed form, (1 − f)·μ + f·pad, for the "
+                  "distribution and for this batch's real tokens; the dot, BatchNorm's unmasked mean, lies on it.",
+                  "caption_padding_bias_mean")
         plot_cell(grid, 1, 1, self.plot_bias_var, "(1 − f)·σ² + f(1 − f)(μ − pad)²: the bias grows with the "
                   "padding until f = ½ for the second term.", "caption_padding_bias_var")
         plot_cell(grid, 1, 2, self.plot_hist, "Masked, the real tokens come out with mean 0 and std 1; unmasked "
@@ -138,7 +141,9 @@ class PaddingView(RealExperimentView):
         show_outcome(self.label_status, f"{res.config.samples} sequences, lengths {res.lengths.min()}–"
                                         f"{res.lengths.max()} of {res.config.max_length}: "
                                         f"{100 * res.pad_fraction:.0f} % padding")
-        show_outcome(self.label_warnings, "\n".join(res.warnings), "warning")
+        warnings = [w + (" (the pad tokens: all one value, normalized to 0 by LayerNorm over C)"
+                         if "variance 0" in w and res.pad_fraction > 0 else "") for w in res.warnings]
+        show_outcome(self.label_warnings, "\n".join(warnings), "warning")
         self.label_change.setText(
             f"Largest change a mask makes to a real token's output: BatchNorm {fmt(b.max_change, 3)}, LayerNorm "
             f"over (L, C) {fmt(s.max_change, 3)}, LayerNorm over C {fmt(t.max_change, 3)} (it never mixes "
@@ -159,10 +164,10 @@ class PaddingView(RealExperimentView):
         real = res.mask
         masked, unmasked = b.output_masked[..., c][real], b.output_unmasked[..., c][real]
         self.plot_hist.clear()
-        edges = common_edges([masked, unmasked], bins=40)
+        edges = common_edges([masked, unmasked], bins=24)
         self.plot_hist.addItem(hist_item(masked, edges, SELECTED))
         self.plot_hist.addItem(hist_item(unmasked, edges, AFTER))
-        self.plot_hist.setTitle(two_line_title(f"BatchNorm output of the real tokens, channel {c}",
+        self.plot_hist.setTitle(two_line_title(f"real tokens after BatchNorm, channel {c}",
                                                (f"masked {masked.mean():.2f} ± {masked.std():.2f}", SELECTED),
                                                (f"unmasked {unmasked.mean():.2f} ± {unmasked.std():.2f}", AFTER)),
                                 size="10pt")
@@ -176,8 +181,8 @@ class PaddingView(RealExperimentView):
         rgba[~res.mask] = PAD
         self.image.setImage(rgba, levels=None)
         self.image.setRect(-0.5, -0.5, values.shape[1], values.shape[0])
-        self.plot_batch.setTitle(f"the padded batch, channel {c} (grey: padding, value "
-                                 f"{res.config.pad_value:g})", size="10pt")
+        self.plot_batch.setTitle(f"the padded batch, channel {c}<br><span style='font-size:8pt'>grey: padding "
+                                 f"(value {res.config.pad_value:g})</span>", size="10pt")
         self.plot_batch.autoRange(padding=0)
 
     def _draw_stats(self, res):
@@ -190,17 +195,20 @@ class PaddingView(RealExperimentView):
             plot.addItem(pg.BarGraphItem(x=x + 0.18, height=unmasked, width=0.34, brush=AFTER, name="unmasked"))
             plot.plot(x, truth, pen=None, symbol="_", symbolSize=22, symbolPen=pen(BLACK, 2), name="true")
             plot.getAxis("bottom").setTicks([[(int(i), str(int(i))) for i in x]])
+            top = float(np.nanmax(np.concatenate([masked, unmasked, truth])))
+            plot.setYRange(min(0.0, float(np.nanmin(np.concatenate([masked, unmasked, truth])))), top * 1.45,
+                           padding=0)  # room for the legend above the bars
 
     def _draw_bias(self, res):
         b = res.batch
-        for plot, curve, measured, truth, label in (
-                (self.plot_bias_mean, res.bias_mean, b.mean_unmasked[0], res.true_mean[0], "mean"),
-                (self.plot_bias_var, res.bias_var, b.var_unmasked[0], res.true_std[0] ** 2, "variance")):
+        own_mean, own_var = batch_bias(res)
+        for plot, curve, own, measured in ((self.plot_bias_mean, res.bias_mean, own_mean, b.mean_unmasked[0]),
+                                           (self.plot_bias_var, res.bias_var, own_var, b.var_unmasked[0])):
             plot.clear()
-            plot.plot(res.fraction, curve, pen=pen(AFTER, 2), name=f"unmasked {label}, closed form")
-            plot.addItem(pg.InfiniteLine(truth, angle=0, pen=pen(BLACK, 1.2, DASH)))
-            plot.plot([res.pad_fraction], [measured], pen=None, symbol="o", symbolSize=9, symbolBrush=AFTER,
-                      symbolPen=pen(BLACK, 1), name="this batch")
+            plot.plot(res.fraction, curve, pen=pen(BLACK, 1.5, DASH), name="the tokens' distribution")
+            plot.plot(res.fraction, own, pen=pen(AFTER, 2), name="this batch's real tokens")
+            plot.plot([res.pad_fraction], [measured], pen=None, symbol="o", symbolSize=10, symbolBrush=AFTER,
+                      symbolPen=pen(BLACK, 1), name=f"this batch unmasked (f = {res.pad_fraction:.2f})")
             plot.setXRange(0, 0.9, padding=0.02)
 
     def csv_text(self, result) -> str:

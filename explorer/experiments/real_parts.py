@@ -99,6 +99,12 @@ def log_decades(plot, values, axis: str = "y"):
         plot.setXRange(lo, hi, padding=0.02)
 
 
+def fresh(plot):
+    """plot emptied, its axes following the data again (a note fixes them)."""
+    plot.clear()
+    plot.enableAutoRange()
+
+
 def note(plot, text: str):
     """A grey sentence in the middle of an empty plot (why it is empty)."""
     plot.clear()

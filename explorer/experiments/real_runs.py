@@ -18,6 +18,7 @@ from kernels.experiments import (
     TrainConfig,
     figure1_config,
     lr_config,
+    padding,
     run_finetune,
     run_sweep,
     run_training,
@@ -216,10 +217,10 @@ def saveable_runs(outcome: TrainOutcome) -> dict:
     """{label: TrainResult} of every trained model in the outcome (what `Save model…` offers)."""
     if outcome.finetune is not None:
         c = outcome.finetune.pretrained.config
-        return {f"pretrained {c.norm} · batch {c.batch_size} · seed {c.seed}": outcome.finetune.pretrained}
+        return {f"pretrained {c.norm}, batch {c.batch_size}, seed {c.seed}": outcome.finetune.pretrained}
     if outcome.runs:
         return dict(outcome.runs)
-    return {f"{c.norm} · batch {c.batch_size} · lr {c.lr:g} · seed {c.seed}": r for c, r in outcome.sweep.runs.items()}
+    return {f"{c.norm}, batch {c.batch_size}, lr {c.lr:g}, seed {c.seed}": r for c, r in outcome.sweep.runs.items()}
 
 
 def _num(v):
@@ -461,6 +462,13 @@ def selu_numbers(res) -> dict:
 
 
 # -- padded sequences ------------------------------------------------------------------------------------
+
+def batch_bias(res) -> tuple:
+    """(mean, variance) against res.fraction of channel 0 for this batch's own real tokens (its masked
+    statistics) diluted by padding: the closed form the batch's unmasked statistics lie on."""
+    b = res.batch
+    return padding.padding_bias(b.mean_masked[0], b.var_masked[0], res.config.pad_value, res.fraction)
+
 
 def padding_table(res) -> tuple:
     header = ["channel", "true_mean", "true_std", "bn_mean_masked", "bn_mean_unmasked", "bn_var_masked",

@@ -105,7 +105,7 @@ class SeluView(RealExperimentView):
     def _build_plots(self):
         grid = QGridLayout()
         self.plot_field = make_plot("plot_selu_field", "the mean/variance map", "mean μ", "variance ν")
-        add_legend(self.plot_field)
+        add_legend(self.plot_field, offset=(5, -5))  # bottom left: the trajectories come from the top
         self.plot_mean = make_plot("plot_selu_mean", "mean per layer", "layer", "mean μ")
         self.plot_var = make_plot("plot_selu_var", "variance per layer", "layer", "variance ν")
         for plot in (self.plot_mean, self.plot_var):
@@ -114,7 +114,8 @@ class SeluView(RealExperimentView):
                   "(longer: a bigger step). Blue: the closed-form map iterated from the start; orange: a torch "
                   "network measured; black star: the fixed point.", "caption_selu_field", rowspan=2)
         plot_cell(grid, 0, 1, self.plot_mean, "Blue: the map for these weights and dropout; grey dashed: "
-                  "normalized weights without dropout; orange dots: the torch network.", "caption_selu_mean")
+                  "normalized weights without dropout; orange dots: the torch network, whose units have ω = 0 only "
+                  "on average (so its variance starts higher while the mean is far from 0).", "caption_selu_mean")
         plot_cell(grid, 1, 1, self.plot_var, "The variance settles at the fixed point's ν*: 1 for normalized "
                   "weights, elsewhere (or nowhere) otherwise.", "caption_selu_var")
         grid.setColumnStretch(0, 3)
@@ -161,12 +162,14 @@ class SeluView(RealExperimentView):
         if res.fixed_point is None:
             text = "no attracting fixed point for these weights and dropout"
         else:
-            eig = ", ".join(f"{abs(complex(e)):.2f}" for e in res.eigenvalues)
-            text = f"fixed point (μ*, ν*) = ({res.fixed_point[0]:.3g}, {res.fixed_point[1]:.3g}), |eigenvalues| {eig}"
+            eig = " and ".join(f"{abs(complex(e)):.2f}" for e in res.eigenvalues)
+            attracts = "it attracts" if max(abs(complex(e)) for e in res.eigenvalues) < 1 else "it repels"
+            text = (f"fixed point (μ*, ν*) = ({res.fixed_point[0]:.3f}, {res.fixed_point[1]:.3f}); the map's "
+                    f"Jacobian there has eigenvalues of size {eig}: {attracts}")
         last = res.trajectory[-1]
         sim = res.simulated[-1]
-        show_outcome(self.label_status, f"{text} · after {cfg.layers} layers: map ({last[0]:.3g}, {last[1]:.3g}), "
-                                        f"torch network ({sim[0]:.3g}, {sim[1]:.3g})")
+        show_outcome(self.label_status, f"{text}. After {cfg.layers} layers: the map ({last[0]:.3f}, {last[1]:.3f}), "
+                                        f"the torch network ({sim[0]:.3f}, {sim[1]:.3f})")
         show_outcome(self.label_warnings, "\n".join(res.warnings), "warning")
         self._draw_field(res)
         layers = np.arange(len(res.trajectory))

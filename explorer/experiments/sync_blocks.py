@@ -5,7 +5,7 @@ channel over every device (synchronized BatchNorm), or one per channel and devic
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -41,6 +41,9 @@ class ShardBlocks(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setToolTip("Columns: the samples of the batch, in the colour of the device holding them; rows: "
                         "channels. Each dark outline is one statistics group (one mean and variance).")
+
+    def sizeHint(self):
+        return QSize(800, 190)
 
     def set_run(self, device, channels: int, selected_channel: int = 0):
         self.device = np.asarray(device, dtype=int)

@@ -17,7 +17,7 @@ from .real_base import RealExperimentView
 from .real_parts import BLACK, fill_table, fmt, make_table, pen, plot_cell, series_color
 from .real_runs import sync_csv
 from .sync_blocks import ShardBlocks
-from .view_parts import add_legend, caption, common_edges, hist_item, make_plot, show_outcome
+from .view_parts import caption, common_edges, hist_item, make_plot, show_outcome
 
 EXPLANATION = (
     "The batch is split over K processes (devices) that talk through torch.distributed's gloo backend on this "
@@ -94,22 +94,25 @@ class SyncView(RealExperimentView):
         grid = QGridLayout()
         self.plot_hist = make_plot("plot_sync_hist", "one channel before and after", "value", "density")
         self.plot_means = make_plot("plot_sync_means", "the mean each device normalizes with", "channel", "mean")
-        add_legend(self.plot_means)
         self.table = make_table("table_sync", "Per device: its shard, the statistics it normalized with, and the "
                                               "running statistics it holds after the step")
+        self.table.setMaximumHeight(190)
         plot_cell(grid, 0, 0, self.plot_hist, "Synchronized (blue) equals BatchNorm over the whole batch; per "
                   "device (orange) each shard is standardized alone, so small shards come out differently.",
                   "caption_sync_hist")
-        plot_cell(grid, 0, 1, self.plot_means, "Dots: each device's own shard mean per channel (per-device "
-                  "BatchNorm uses these); line: the synchronized mean every device shares.", "caption_sync_means")
-        plot_cell(grid, 0, 2, self.table, "Synchronized, every process ends with the same running statistics; per "
-                  "device each keeps its own (DDP broadcasts rank 0's at the next forward).", "caption_sync_table")
+        plot_cell(grid, 0, 1, self.plot_means, "Dots, in the devices' colours: each shard's own mean per channel "
+                  "(what per-device BatchNorm uses); black: the synchronized mean every device shares.",
+                  "caption_sync_means")
+        plot_cell(grid, 1, 0, self.table, "Synchronized, every process ends with the same running statistics; per "
+                  "device each keeps its own (DDP broadcasts rank 0's at the next forward).", "caption_sync_table",
+                  colspan=2)
+        grid.setRowStretch(0, 1)
         self.label_costs = caption("", "label_sync_costs")
         column = QVBoxLayout()
         column.addWidget(caption(EXPLANATION, "label_explanation"))
         column.addWidget(self.label_placeholder)
-        column.addWidget(self.blocks, 2)
-        column.addLayout(grid, 3)
+        column.addWidget(self.blocks)
+        column.addLayout(grid, 1)
         column.addWidget(self.label_costs)
         return column
 
@@ -202,8 +205,9 @@ class SyncView(RealExperimentView):
                              symbolBrush=BLACK, name="synchronized")
         self.plot_means.getAxis("bottom").setTicks([[(int(i), f"c{i}") for i in x]])
         s, loc = run.sync, run.local
-        header = ["device", "samples", "values", f"shard mean c{c}", f"shard var c{c}", "running mean: sync",
-                  "per device", "running var: sync", "per device"]
+        header = ["device", "samples", "values per channel", f"shard mean c{c}", f"shard var c{c}",
+                  "running mean, synchronized", "running mean, per device", "running var, synchronized",
+                  "running var, per device"]
         rows = [[k, int(s.shard_sizes[k]), int(st.count), float(st.mean[c]), float(st.var[c]),
                  float(s.device_running_mean[k, c]), float(loc.device_running_mean[k, c]),
                  float(s.device_running_var[k, c]), float(loc.device_running_var[k, c])]

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 
 from kernels.experiments import FINETUNE_MODES, TRAIN_NORMS
 
-from .real_parts import DASH, band, log_decades, note, pen, plot_cell, series_color
+from .real_parts import DASH, band, fresh, log_decades, note, pen, plot_cell, series_color
 from .view_parts import add_legend, make_plot
 
 NORM_LABELS = {"none": "no normalization", "batch": "BatchNorm", "batch_renorm": "Batch Renorm", "group": "GroupNorm",
@@ -58,7 +58,7 @@ class SweepTab(QWidget):
         if sweep is None:
             note(self.plot, "no sweep run yet")
             return
-        self.plot.clear()
+        fresh(self.plot)
         c = sweep.config
         mean = sweep.mean_error_train_mode if train_mode else sweep.mean_error
         std = sweep.std_error_train_mode if train_mode else sweep.std_error
@@ -78,6 +78,7 @@ class SweepTab(QWidget):
             self.plot.plot(x, m, pen=pen(color, 2.2), symbol="o", symbolSize=6, symbolBrush=color, symbolPen=None,
                            name=NORM_LABELS[norm])
         _ticks(self.plot, x, labels)
+        self.plot.setXRange(x.min() - 0.25, x.max() + 0.25, padding=0)
         top = float(np.nanmax(100 * (mean + std))) if np.isfinite(mean).any() else 100.0
         self.plot.setYRange(0, min(100.0, max(5.0, top * 1.05)), padding=0)
         seeds = f"mean ± std over {len(c.seeds)} seeds" if len(c.seeds) > 1 else "one seed"
@@ -113,7 +114,7 @@ class CurvesTab(QWidget):
                 note(plot, "no curves run yet")
             return
         for plot in (self.plot_acc, self.plot_loss, self.plot_val_loss):
-            plot.clear()
+            fresh(plot)
         losses = []
         for norm, run in outcome.runs.items():
             color = norm_color(norm)
@@ -152,10 +153,13 @@ class FinetuneTab(QWidget):
                                        "fine-tuning epoch", "accuracy (%)")
         self.plot_drift = make_plot("plot_finetune_drift", "how far the running mean moved", "fine-tuning epoch",
                                     "‖running mean − pretrained‖ (1st BN)")
-        add_legend(self.plot_shifted)
-        plot_cell(grid, 0, 0, self.plot_shifted, "Solid: eval mode (what a deployed model does); dashed: training "
-                  "mode. Frozen statistics learn weights for statistics eval mode no longer matches.",
+        key = " · ".join(f"<span style='color:{series_color(FINETUNE_MODES.index(m)).name()}'><b>{label}</b></span>"
+                         for m, label in FINETUNE_LABELS.items())
+        plot_cell(grid, 0, 0, self.plot_shifted, f"{key}. Solid: eval mode (what a deployed model does); dashed: "
+                  f"training mode. Frozen statistics learn weights for statistics eval mode no longer matches.",
                   "caption_finetune_shifted", colspan=2)
+        for plot in (self.plot_shifted, self.plot_original, self.plot_drift):
+            plot.getAxis("bottom").setTickSpacing(1, 1)  # whole epochs
         plot_cell(grid, 1, 0, self.plot_original, "What fine-tuning costs on the original domain.",
                   "caption_finetune_original")
         plot_cell(grid, 1, 1, self.plot_drift, "Updated and re-estimated statistics move to the new domain; frozen "
@@ -168,13 +172,12 @@ class FinetuneTab(QWidget):
                 note(plot, "no fine-tuning run yet")
             return
         for plot in (self.plot_shifted, self.plot_original, self.plot_drift):
-            plot.clear()
+            fresh(plot)
         for mode in res.config.modes:
             color = series_color(FINETUNE_MODES.index(mode))
             e = np.arange(len(res.shifted_acc[mode]))
             kw = dict(symbol="o", symbolSize=5, symbolBrush=color, symbolPen=None)
-            self.plot_shifted.plot(e, 100 * res.shifted_acc[mode], pen=pen(color, 2.2), name=FINETUNE_LABELS[mode],
-                                   **kw)
+            self.plot_shifted.plot(e, 100 * res.shifted_acc[mode], pen=pen(color, 2.2), **kw)
             self.plot_shifted.plot(e, 100 * res.shifted_acc_train_mode[mode], pen=pen(color, 1.5, DASH))
             self.plot_original.plot(e, 100 * res.original_acc[mode], pen=pen(color, 2.2), **kw)
             self.plot_drift.plot(e, res.stats_drift[mode], pen=pen(color, 2.2), **kw)
@@ -199,6 +202,8 @@ class SwitchTab(QWidget):
         self.plot_train = make_plot("plot_switch_train", "validation accuracy, training mode", "epoch",
                                     "accuracy (%)")
         add_legend(self.plot_eval, offset=(-5, -5))
+        for plot in (self.plot_eval, self.plot_train):
+            plot.getAxis("bottom").setTickSpacing(1, 1)  # whole epochs
         plot_cell(grid, 0, 0, self.plot_eval, "Eval mode barely notices the switch: the running statistics average "
                   "over many batches either way.", "caption_switch_eval")
         plot_cell(grid, 0, 1, self.plot_train, "Training-mode BatchNorm follows the batch it is given: a switch to "
@@ -211,7 +216,7 @@ class SwitchTab(QWidget):
                 note(plot, "no batch-size switch run yet")
             return
         for plot in (self.plot_eval, self.plot_train):
-            plot.clear()
+            fresh(plot)
         norms = list(dict.fromkeys(r.config.norm for r in outcome.runs.values()))
         for k, (label, run) in enumerate(outcome.runs.items()):
             color = norm_color(run.config.norm)

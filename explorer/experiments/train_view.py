@@ -42,7 +42,8 @@ from .view_parts import caption, show_outcome
 TAB_TITLES = {"figure1": "Figure 1: batch size", "lr": "Learning rate", "curves": "Curves",
               "finetune": "Fine-tuning", "switch": "Batch-size switch"}
 #: the controls each mode reads
-FIELDS = {"figure1": ("batch_sizes", "lr"), "lr": ("lrs", "batch_size"), "curves": ("batch_size", "lr"),
+FIELDS = {"figure1": ("seeds", "batch_sizes", "lr"), "lr": ("seeds", "lrs", "batch_size"),
+          "curves": ("batch_size", "lr"),
           "finetune": ("batch_size", "lr", "shift"), "switch": ("batch_size", "lr", "switch_batch_size",
                                                                  "switch_epoch")}
 EXPLANATION = (
@@ -109,8 +110,8 @@ class TrainView(RealExperimentView):
             norms.addWidget(check, k // 2, k % 2)
         form.addRow(norms)
         d = TrainSettings()
-        self.spin_seeds = self._spin("seeds", 1, 5, len(d.seeds), "Seeds per setting (sweeps show mean ± std); "
-                                     "curves, fine-tuning and the switch use the first")
+        self.spin_seeds = self._spin("seeds", 1, 5, len(d.seeds), "Seeds per setting: the sweeps show mean ± std "
+                                     "(curves, fine-tuning and the switch use one seed)")
         self.spin_seed = self._spin("seed", 0, 10000, d.seeds[0], "The first seed (of the weights and the order "
                                     "of the batches; the validation split is fixed)")
         self.spin_epochs = self._spin("epochs", 1, 50, d.epochs, "Epochs of every run (fine-tuning: of the "
@@ -134,7 +135,8 @@ class TrainView(RealExperimentView):
                                                  "The batch size after the switch (and before it, in the run the "
                                                  "other way round)")
         self.spin_switch_epoch = self._spin("switch_epoch", 0, 49, 0, "Epochs before the switch (0: half of them)")
-        self.rows = {"batch_sizes": self.edit_batch_sizes, "lrs": self.edit_lrs, "batch_size": self.spin_batch_size,
+        self.rows = {"seeds": self.spin_seeds, "batch_sizes": self.edit_batch_sizes, "lrs": self.edit_lrs,
+                     "batch_size": self.spin_batch_size,
                      "lr": self.spin_lr, "shift": self.combo_shift, "switch_batch_size": self.spin_switch_batch_size,
                      "switch_epoch": self.spin_switch_epoch}
         for label, widget in (("seeds", self.spin_seeds), ("first seed", self.spin_seed),
@@ -156,8 +158,8 @@ class TrainView(RealExperimentView):
         self.button_save = QPushButton("Save model…", objectName="button_save_model")
         self.button_save.setToolTip("Write the chosen run's state_dict (torch.save; the Model tab opens it)")
         self.button_save.clicked.connect(lambda: self.save_model())
-        save = QHBoxLayout()
-        save.addWidget(self.combo_model, 1)
+        save = QVBoxLayout()
+        save.addWidget(self.combo_model)
         save.addWidget(self.button_save)
         self._control_column(box, form, extras=(self.check_train_mode, self.button_full), labels=())
         box.layout().insertLayout(box.layout().count() - 1, save)
@@ -208,9 +210,9 @@ class TrainView(RealExperimentView):
         if not norms:
             raise ValueError("choose at least one normalization")
         seed = self.spin_seed.value()
-        values = dict(mode=mode, norms=norms, seeds=tuple(range(seed, seed + self.spin_seeds.value())),
-                      epochs=self.spin_epochs.value())
         fields = FIELDS[mode]
+        count = self.spin_seeds.value() if "seeds" in fields else 1  # the others use one seed
+        values = dict(mode=mode, norms=norms, seeds=tuple(range(seed, seed + count)), epochs=self.spin_epochs.value())
         if "batch_sizes" in fields:
             values["batch_sizes"] = parse_list(self.edit_batch_sizes.text(), "batch sizes", int)
         if "lrs" in fields:

@@ -95,8 +95,10 @@ class TransformerView(RealExperimentView):
         self.plot_lr = make_plot("plot_transformer_lr", "learning-rate schedules", "step", "learning rate")
         self.table = make_table("table_transformer", "Accuracy on held-out sequences after training, per "
                                                      "placement and schedule")
-        for plot in (self.plot_stream, self.plot_lr, self.plot_loss["constant"]):
-            add_legend(plot)
+        self.plot_stream.setLogMode(y=True)
+        self.plot_stream.setLabel("left", "mean ‖x‖ per token (log)")
+        add_legend(self.plot_lr, offset=(-5, -5))
+        self.label_legend = caption("", "label_transformer_legend")
         plot_cell(grid, 0, 0, self.plot_stream, "Post-LN re-normalizes after every block (‖x‖ = √C); pre-LN adds "
                   "every sublayer's output to a stream that is never normalized, so it grows with depth.",
                   "caption_transformer_stream")
@@ -109,11 +111,13 @@ class TransformerView(RealExperimentView):
                   "early updates), while the pre-norm placements learn.", "caption_transformer_loss_constant")
         plot_cell(grid, 1, 1, self.plot_loss["warmup"], "With a warm-up post-LN learns too.",
                   "caption_transformer_loss_warmup")
-        plot_cell(grid, 1, 2, self.table, "Final accuracy on 256 held-out sequences (chance: 1/vocabulary).",
-                  "caption_transformer_table")
+        plot_cell(grid, 1, 2, self.table, "Accuracy on 256 held-out sequences after training without and with "
+                  "the warm-up (chance: 1 in 16); grad ratio: the last block's gradient norm over the first's at "
+                  "initialization.", "caption_transformer_table")
         column = QVBoxLayout()
         column.addWidget(caption(EXPLANATION, "label_explanation"))
         column.addWidget(self.label_placeholder)
+        column.addWidget(self.label_legend)
         column.addLayout(grid, 1)
         return column
 
@@ -156,6 +160,8 @@ class TransformerView(RealExperimentView):
                                         f"task '{res.task}', {cfg.train_steps} steps per schedule: "
                                         f"{res.seconds:.1f} s")
         show_outcome(self.label_warnings, "\n".join(res.warnings), "warning")
+        self.label_legend.setText("Colours: " + " · ".join(
+            f"<span style='color:{placement_color(p).name()}'><b>{LABELS[p]}</b></span>" for p in cfg.placements))
         blocks = np.arange(cfg.layers + 1)
         self.plot_stream.clear()
         self.plot_grad.clear()
@@ -166,6 +172,7 @@ class TransformerView(RealExperimentView):
             self.plot_grad.plot(blocks[1:], res.grad_norm[p], pen=pen(color, 2), symbol="o", symbolSize=5,
                                 symbolBrush=color, symbolPen=None)
         log_decades(self.plot_grad, np.concatenate([res.grad_norm[p] for p in cfg.placements]))
+        log_decades(self.plot_stream, np.concatenate([res.stream_norm[p] for p in cfg.placements]))
         self.plot_lr.clear()
         for k, (mode, lrs) in enumerate(res.lr.items()):
             self.plot_lr.plot(np.arange(len(lrs)), lrs, pen=pen(series_color(6 + k), 2, DASH if k else SOLID),
@@ -186,7 +193,8 @@ class TransformerView(RealExperimentView):
             values = np.concatenate(losses)
             for plot in self.plot_loss.values():
                 log_decades(plot, values)
-        header = ["placement"] + [f"acc, {MODES[m]}" for m in cfg.warmups] + ["init loss", "grad last/first"]
+        header = ["placement"] + [{"constant": "no warm-up", "warmup": "warm-up"}[m] for m in cfg.warmups] + \
+            ["init loss", "grad ratio"]
         rows = []
         for p in cfg.placements:
             g = res.grad_norm[p]

@@ -100,7 +100,13 @@ def test_padding_draws_the_kernels_statistics_and_exports(qtbot, tmp_path):
     x, y = _curve(bias[0])
     np.testing.assert_array_equal(x, res.fraction)
     np.testing.assert_array_equal(y, res.bias_mean)
-    assert _curve(bias[1])[1][0] == res.batch.mean_unmasked[0]  # this batch's dot
+    assert _curve(bias[2])[1][0] == res.batch.mean_unmasked[0]  # this batch's dot
+    # ... which lies on this batch's own curve: its real tokens' statistics diluted by its padded fraction
+    b, f, pad = res.batch, res.pad_fraction, res.config.pad_value
+    np.testing.assert_allclose(_curve(bias[1])[1], (1 - res.fraction) * b.mean_masked[0] + res.fraction * pad)
+    np.testing.assert_allclose((1 - f) * b.mean_masked[0] + f * pad, b.mean_unmasked[0], rtol=1e-12)
+    np.testing.assert_allclose((1 - f) * b.var_masked[0] + f * (1 - f) * (b.mean_masked[0] - pad) ** 2,
+                               b.var_unmasked[0], rtol=1e-12)
     bars = [i for i in view.plot_mean.getPlotItem().items if isinstance(i, pg.BarGraphItem)]
     np.testing.assert_array_equal(bars[0].opts["height"], res.batch.mean_masked)
     np.testing.assert_array_equal(bars[1].opts["height"], res.batch.mean_unmasked)
@@ -138,7 +144,8 @@ def test_iris_regions_outside_points_and_table(qtbot, tmp_path):
             assert np.all(pixels == pixels[0])
         rings = data_items(plot)[-1]
         np.testing.assert_array_equal(_curve(rings)[0], res.x_test[f.outside, 0])
-    assert view.plots["minmax"][0].getPlotItem().titleLabel.text.startswith("min-max")
+    title = view.plots["minmax"][0].getPlotItem().titleLabel.text
+    assert title.startswith("min-max") and f"{res.fits['minmax'].iterations:,} steps" in title
     losses = data_items(view.plot_loss)
     np.testing.assert_array_equal(_curve(losses[0])[1], res.fits["raw"].loss)
     assert view.table.rowCount() == 3 and view.table.item(2, 2).text() == str(res.fits["minmax"].iterations)
@@ -194,7 +201,8 @@ def test_transformer_waits_for_run_draws_and_cancel_keeps_the_result(qtbot, tmp_
     for p in ("post", "pre"):
         np.testing.assert_allclose(res.grad_norm[p], expected.grad_norm[p], rtol=1e-6)
     stream = data_items(view.plot_stream)
-    np.testing.assert_array_equal(_curve(stream[1])[1], res.stream_norm["pre"])
+    np.testing.assert_allclose(10 ** _curve(stream[1])[1], res.stream_norm["pre"], rtol=1e-12)  # log axis
+    assert "post-LN" in view.label_legend.text() and "sandwich" not in view.label_legend.text()
     grads = data_items(view.plot_grad)
     np.testing.assert_allclose(10 ** _curve(grads[0])[1], res.grad_norm["post"], rtol=1e-12)  # log axis
     warm = data_items(view.plot_loss["warmup"])

@@ -170,7 +170,11 @@ def cmd_train(args) -> int:
         from .real_runs import compute_train
         outcome = _data(args, suffix, lambda: compute_train(settings), train_csv, train_numbers)
     elif suffix is not None:
-        outcome = _draw("train", lambda view: view.set_config(settings), args, size)
+        def configure(view):
+            view.set_config(settings)
+            view.check_train_mode.setChecked(args.train_mode)
+            view.check_log.setChecked(args.log_error)
+        outcome = _draw("train", configure, args, size)
     else:
         from .real_runs import compute_train
         outcome = _checked_run(compute_train, settings)
@@ -369,6 +373,9 @@ def add_real_commands(subparsers):
     p.add_argument("--switch-batch-size", default=str(d.switch_batch_size),
                    help=f"switch: the other batch size (default {d.switch_batch_size})")
     p.add_argument("--switch-epoch", help="switch: epochs before the switch (default half of them)")
+    p.add_argument("--train-mode", action="store_true", help="figure of a sweep: the error evaluated in training "
+                                                             "mode (each batch's own statistics)")
+    p.add_argument("--log-error", action="store_true", help="figure of a sweep: the error on a log axis")
     p.add_argument("--save-model", metavar="PATH.pt", help="also write a trained state_dict: curves' first norm, "
                                                            "the pretrained network of finetune, the first run "
                                                            "otherwise")

@@ -22,8 +22,8 @@ from .weights_view import WeightsView
 VIEW_CLASSES = {"depth": DepthView, "steps": StepsView, "weights": WeightsView, "train": TrainView,
                 "sync": SyncView, "transformer": TransformerView, "iris": IrisView, "selu": SeluView,
                 "padding": PaddingView}
-SECTIONS = (("On synthetic data", ("depth", "steps", "weights")),
-            ("On real data and real engines", ("train", "sync", "transformer", "iris", "selu", "padding")))
+SECTIONS = (("Synthetic data", ("depth", "steps", "weights")),
+            ("Real data, real engines", ("train", "sync", "transformer", "iris", "selu", "padding")))
 TIPS = {
     "depth": "A signal through a deep stack of layers: saturation and gradients with and without normalization",
     "steps": "Running statistics over training steps, batch-size noise, train vs eval, freezing BatchNorm",
@@ -81,11 +81,13 @@ class ExperimentsTab(QWidget):
         self.active = False  # the tab has been shown: the current experiment is built
         self.list = QListWidget(objectName="list_experiments")
         self.list.setFixedWidth(190)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._current = "depth"
         self.stack = QStackedWidget(objectName="stack_experiments")
         self.scrolls: dict = {}
         for heading, names in SECTIONS:
             item = QListWidgetItem(heading)
-            item.setFlags(Qt.ItemFlag.NoItemFlags)
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)  # a heading: drawn as text, never selected
             font = item.font()
             font.setBold(True)
             item.setFont(font)
@@ -108,8 +110,7 @@ class ExperimentsTab(QWidget):
         return list(self.scrolls)
 
     def current_name(self) -> str:
-        item = self.list.currentItem()
-        return item.data(Qt.ItemDataRole.UserRole)
+        return self._current
 
     def view(self, name: str):
         """The view of experiment `name`, or None when it has not been shown yet."""
@@ -133,8 +134,10 @@ class ExperimentsTab(QWidget):
 
     def _on_item(self, item, _previous=None):
         name = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
-        if name is None:
+        if name is None:  # a heading: the list keeps showing the experiment that is shown
+            self.show_experiment(self._current)
             return
+        self._current = name
         self.stack.setCurrentWidget(self.scrolls[name])
         if self.active:
             self._ensure(name)

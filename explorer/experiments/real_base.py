@@ -5,7 +5,10 @@ runs when the view is first shown, a long one waits for Run."""
 
 from __future__ import annotations
 
+import pyqtgraph as pg
+
 from ..messages import one_line
+from .real_parts import fresh, note
 from .real_runs import missing_requirements
 from .runs import write_csv
 from .view_base import ExperimentView
@@ -49,9 +52,13 @@ class RealExperimentView(ExperimentView):
             self.first_show()
 
     def first_show(self):
-        """The view is shown for the first time: run a quick default, or wait for Run."""
+        """The view is shown for the first time: run a quick default, or wait for Run (the plots say so)."""
         if self.AUTORUN and not self.missing:
             self.run()
+        elif self.result is None:
+            for plot in self.findChildren(pg.PlotWidget):
+                note(plot, self.missing.split(":")[0] if self.missing else "not run yet: press Run")
+            self._noted = True
 
     # -- running ---------------------------------------------------------------------------------
     def config(self):
@@ -95,6 +102,10 @@ class RealExperimentView(ExperimentView):
             self.cache[cfg] = result
         self.result, self.error = result, None
         self.label_placeholder.hide()
+        if getattr(self, "_noted", False):  # the plots said "press Run": make them plots again
+            for plot in self.findChildren(pg.PlotWidget):
+                fresh(plot)
+            self._noted = False
         self.show_result(result)
         if cached:
             show_outcome(self.label_status, f"{self.label_status.text()} · shown from the finished runs kept")

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QAbstractItemView, QGridLayout, QHeaderView, QTabl
 from .view_parts import caption
 
 #: one colour per series (norms, placements, scalings, devices), in order; the blues stay distinct
-SERIES = [pg.mkColor(c) for c in ("#3478f6", "#e4572e", "#29a36a", "#9b5de5", "#f3a712", "#00a6a6", "#6b6b6b",
+SERIES = [pg.mkColor(c) for c in ("#3478f6", "#e4572e", "#29a36a", "#9b5de5", "#f3a712", "#8c564b", "#6b6b6b",
                                   "#c2185b")]
 SOLID, DASH, DOT = Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine
 BLACK = pg.mkColor("#222222")
@@ -39,6 +39,11 @@ def plot_cell(grid: QGridLayout, row: int, col: int, widget, text: str, name: st
     box.addWidget(widget, 1)
     box.addWidget(caption(text, name))
     grid.addLayout(box, row, col, rowspan, colspan)
+
+
+def color_key(items) -> str:
+    """'a · b · c' in bold, each in its colour: a legend as one line of text (items: (text, colour))."""
+    return " · ".join(f"<span style='color:{pg.mkColor(c).name()}'><b>{t}</b></span>" for t, c in items)
 
 
 def make_table(name: str, tooltip: str = "") -> QTableWidget:
@@ -99,20 +104,47 @@ def log_decades(plot, values, axis: str = "y"):
         plot.setXRange(lo, hi, padding=0.02)
 
 
+def _legend(plot):
+    return plot.getPlotItem().legend
+
+
 def fresh(plot):
-    """plot emptied, its axes following the data again (a note fixes them)."""
+    """plot emptied, its axes following the data again and labelled (a note fixes and blanks them)."""
     plot.clear()
     plot.enableAutoRange()
+    for axis in ("left", "bottom"):
+        plot.getAxis(axis).setTicks(None)
+    if _legend(plot) is not None:
+        _legend(plot).setVisible(True)
+
+
+def log_ticks(plot, values, axis: str = "left"):
+    """Ticks at 1, 2 and 5 times powers of ten on a log axis spanning less than a few decades (pyqtgraph
+    labels every minor tick there), and the range around the data."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
+        return
+    lo, hi = np.log10(v.min()), np.log10(v.max())
+    nice = [m * 10.0 ** k for k in range(int(np.floor(lo)) - 1, int(np.ceil(hi)) + 1) for m in (1, 2, 5)]
+    ticks = [(np.log10(t), f"{t:g}") for t in nice if lo - 0.05 <= np.log10(t) <= hi + 0.05]
+    plot.getAxis(axis).setTicks([ticks])
+    margin = max(0.05, 0.05 * (hi - lo))
+    (plot.setYRange if axis == "left" else plot.setXRange)(lo - margin, hi + margin, padding=0)
 
 
 def note(plot, text: str):
-    """A grey sentence in the middle of an empty plot (why it is empty)."""
+    """A grey sentence in the middle of an empty plot (why it is empty), without meaningless ticks."""
     plot.clear()
     item = pg.TextItem(text, color="#666", anchor=(0.5, 0.5))
     plot.addItem(item)
     item.setPos(0.5, 0.5)
     plot.setXRange(0, 1)
     plot.setYRange(0, 1)
+    for axis in ("left", "bottom"):
+        plot.getAxis(axis).setTicks([[]])
+    if _legend(plot) is not None:
+        _legend(plot).setVisible(False)
     return item
 
 

@@ -206,8 +206,7 @@ class SyncView(RealExperimentView):
         self.plot_means.getAxis("bottom").setTicks([[(int(i), f"c{i}") for i in x]])
         s, loc = run.sync, run.local
         header = ["device", "samples", "values per channel", f"shard mean c{c}", f"shard var c{c}",
-                  "running mean, synchronized", "running mean, per device", "running var, synchronized",
-                  "running var, per device"]
+                  "running mean (sync)", "running mean (per device)", "running var (sync)", "running var (per device)"]
         rows = [[k, int(s.shard_sizes[k]), int(st.count), float(st.mean[c]), float(st.var[c]),
                  float(s.device_running_mean[k, c]), float(loc.device_running_mean[k, c]),
                  float(s.device_running_var[k, c]), float(loc.device_running_var[k, c])]

@@ -10,13 +10,15 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 
 from kernels.experiments import FINETUNE_MODES, TRAIN_NORMS
 
-from .real_parts import DASH, band, fresh, log_decades, note, pen, plot_cell, series_color
-from .view_parts import add_legend, make_plot
+from .real_parts import DASH, band, color_key, fresh, log_decades, note, pen, plot_cell, series_color
+from .view_parts import add_legend, caption, make_plot
 
 NORM_LABELS = {"none": "no normalization", "batch": "BatchNorm", "batch_renorm": "Batch Renorm", "group": "GroupNorm",
                "layer": "LayerNorm", "instance": "InstanceNorm", "rms": "RMSNorm", "frn": "FRN + TLU"}
 FINETUNE_LABELS = {"update": "statistics updated", "frozen": "statistics frozen", "eval": "BatchNorm in eval mode",
                    "adapt": "statistics re-estimated only (AdaBN)"}
+LOG_FLOOR = 0.2  # % error: the log axis's floor (an error of 0 is drawn there)
+LOG_TICKS = (0.2, 0.5, 1, 2, 5, 10, 20, 50, 100)
 TRAIN_MODE_NOTE = "training mode: each validation batch normalized with its own statistics"
 EVAL_MODE_NOTE = "eval mode: running statistics"
 
@@ -50,13 +52,18 @@ class SweepTab(QWidget):
             text = ("BatchNorm's tolerance of large learning rates: with it the network trains from 0.01 to 3; "
                     "without normalization it barely trains at small rates and diverges at large ones (a diverged "
                     "run counts as chance, 90 %).")
-        add_legend(self.plot)
-        plot_cell(grid, 0, 0, self.plot, text, f"caption_train_{over}")
+        self.key = caption("", f"label_train_{over}_key")
+        grid.addWidget(self.key, 0, 0)
+        plot_cell(grid, 1, 0, self.plot, text, f"caption_train_{over}")
+        grid.setRowStretch(1, 1)
 
-    def draw(self, outcome, train_mode: bool):
+    def draw(self, outcome, train_mode: bool, log: bool = False):
+        """The sweep's mean error per normalization; train_mode: evaluated with batch statistics; log: a log
+        error axis (the small errors apart from the large ones)."""
         sweep = outcome.sweep if outcome is not None else None
         if sweep is None:
-            note(self.plot, "no sweep run yet")
+            note(self.plot, "not run yet: press Run")
+            self.key.setText("")
             return
         fresh(self.plot)
         c = sweep.config
@@ -70,17 +77,29 @@ class SweepTab(QWidget):
             values = np.asarray(c.lrs, float)
             x, labels = np.log10(values), [f"{v:g}" for v in c.lrs]
             mean, std = mean[:, 0, :], std[:, 0, :]
+        def y(v):
+            v = np.clip(v, LOG_FLOOR if log else 0.0, 100.0)
+            return np.log10(v) if log else v
+
         for i, norm in enumerate(c.norms):
             color = norm_color(norm)
             m, s = 100 * mean[i], 100 * std[i]
             if len(c.seeds) > 1:
-                band(self.plot, x, np.clip(m - s, 0, 100), np.clip(m + s, 0, 100), color)
-            self.plot.plot(x, m, pen=pen(color, 2.2), symbol="o", symbolSize=6, symbolBrush=color, symbolPen=None,
+                band(self.plot, x, y(m - s), y(m + s), color)
+            self.plot.plot(x, y(m), pen=pen(color, 2.2), symbol="o", symbolSize=6, symbolBrush=color, symbolPen=None,
                            name=NORM_LABELS[norm])
+        self.key.setText(color_key((NORM_LABELS[n], norm_color(n)) for n in c.norms))
         _ticks(self.plot, x, labels)
         self.plot.setXRange(x.min() - 0.25, x.max() + 0.25, padding=0)
         top = float(np.nanmax(100 * (mean + std))) if np.isfinite(mean).any() else 100.0
-        self.plot.setYRange(0, min(100.0, max(5.0, top * 1.05)), padding=0)
+        top = min(100.0, max(5.0, top * 1.05))
+        self.plot.setLabel("left", "validation error (%, log)" if log else "validation error (%)")
+        if log:
+            low = max(LOG_FLOOR, float(np.nanmin(100 * mean)) / 1.5) if np.isfinite(mean).any() else LOG_FLOOR
+            self.plot.getAxis("left").setTicks([[(np.log10(v), f"{v:g}") for v in LOG_TICKS if low <= v <= top]])
+            self.plot.setYRange(np.log10(low), np.log10(top), padding=0.02)
+        else:
+            self.plot.setYRange(0, top, padding=0)
         seeds = f"mean ± std over {len(c.seeds)} seeds" if len(c.seeds) > 1 else "one seed"
         self.plot.setTitle(f"validation error, {TRAIN_MODE_NOTE if train_mode else EVAL_MODE_NOTE}<br>"
                            f"<span style='font-size:8pt'>{c.base.epochs} epochs, {seeds}</span>", size="10pt")
@@ -111,7 +130,7 @@ class CurvesTab(QWidget):
     def draw(self, outcome):
         if outcome is None or not outcome.runs:
             for plot in (self.plot_acc, self.plot_loss, self.plot_val_loss):
-                note(plot, "no curves run yet")
+                note(plot, "not run yet: press Run")
             return
         for plot in (self.plot_acc, self.plot_loss, self.plot_val_loss):
             fresh(plot)
@@ -169,7 +188,7 @@ class FinetuneTab(QWidget):
         res = outcome.finetune if outcome is not None else None
         if res is None:
             for plot in (self.plot_shifted, self.plot_original, self.plot_drift):
-                note(plot, "no fine-tuning run yet")
+                note(plot, "not run yet: press Run")
             return
         for plot in (self.plot_shifted, self.plot_original, self.plot_drift):
             fresh(plot)
@@ -213,7 +232,7 @@ class SwitchTab(QWidget):
     def draw(self, outcome):
         if outcome is None or not outcome.runs:
             for plot in (self.plot_eval, self.plot_train):
-                note(plot, "no batch-size switch run yet")
+                note(plot, "not run yet: press Run")
             return
         for plot in (self.plot_eval, self.plot_train):
             fresh(plot)

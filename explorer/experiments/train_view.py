@@ -147,10 +147,13 @@ class TrainView(RealExperimentView):
                               ("switch after epoch", self.spin_switch_epoch)):
             form.addRow(label, widget)
         self.form = form
-        self.check_train_mode = QCheckBox("evaluate in training mode", objectName="check_train_mode")
+        self.check_train_mode = QCheckBox("training-mode error", objectName="check_train_mode")
         self.check_train_mode.setToolTip("Sweeps: the error with each validation batch normalized with its own "
                                          "statistics (batch size as in training) instead of the running ones")
         self.check_train_mode.toggled.connect(self.redraw)
+        self.check_log = QCheckBox("log error axis", objectName="check_log")
+        self.check_log.setToolTip("Sweeps: the error on a log axis, so small errors stay apart next to large ones")
+        self.check_log.toggled.connect(self.redraw)
         self.button_full = QPushButton("Full sweep", objectName="button_full")
         self.button_full.clicked.connect(self.run_full)
         self.combo_model = QComboBox(objectName="combo_model")
@@ -161,7 +164,10 @@ class TrainView(RealExperimentView):
         save = QVBoxLayout()
         save.addWidget(self.combo_model)
         save.addWidget(self.button_save)
-        self._control_column(box, form, extras=(self.check_train_mode, self.button_full), labels=())
+        checks = QHBoxLayout()
+        checks.addWidget(self.check_train_mode)
+        checks.addWidget(self.check_log)
+        self._control_column(box, form, extras=(checks, self.button_full), labels=())
         box.layout().insertLayout(box.layout().count() - 1, save)
         return box
 
@@ -178,6 +184,7 @@ class TrainView(RealExperimentView):
         for name, widget in self.rows.items():
             self.form.setRowVisible(widget, name in FIELDS[mode])
         self.check_train_mode.setVisible(mode in ("figure1", "lr"))
+        self.check_log.setVisible(mode in ("figure1", "lr"))
         self.button_full.setVisible(mode in ("figure1", "lr"))
         full = full_figure1() if mode == "figure1" else full_lr()
         self.button_full.setText(f"Full sweep ({run_count(full)} runs, {full.epochs} epochs)")
@@ -291,7 +298,7 @@ class TrainView(RealExperimentView):
         outcome = self.results.get(self.mode)
         tab = self.mode_tabs[self.mode]
         if isinstance(tab, SweepTab):
-            tab.draw(outcome, self.check_train_mode.isChecked())
+            tab.draw(outcome, self.check_train_mode.isChecked(), self.check_log.isChecked())
         else:
             tab.draw(outcome)
 

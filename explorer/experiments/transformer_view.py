@@ -11,7 +11,7 @@ from kernels.experiments import PLACEMENTS, TransformerConfig, run_transformer
 
 from ..widgets.common import SciSpinBox, blocked
 from .real_base import RealExperimentView
-from .real_parts import DASH, SOLID, fill_table, fmt, log_decades, make_table, pen, plot_cell, series_color
+from .real_parts import DASH, SOLID, fill_table, fmt, log_decades, log_ticks, make_table, pen, plot_cell, series_color
 from .real_runs import transformer_csv
 from .view_parts import add_legend, caption, make_plot, show_outcome
 
@@ -99,9 +99,9 @@ class TransformerView(RealExperimentView):
         self.plot_stream.setLabel("left", "mean ‖x‖ per token (log)")
         add_legend(self.plot_lr, offset=(-5, -5))
         self.label_legend = caption("", "label_transformer_legend")
-        plot_cell(grid, 0, 0, self.plot_stream, "Post-LN re-normalizes after every block (‖x‖ = √C); pre-LN adds "
-                  "every sublayer's output to a stream that is never normalized, so it grows with depth.",
-                  "caption_transformer_stream")
+        plot_cell(grid, 0, 0, self.plot_stream, "Post-LN and DeepNorm re-normalize after every block (‖x‖ = √C, "
+                  "one line over the other); pre-LN adds every sublayer's output to a stream that is never "
+                  "normalized, so it grows with depth.", "caption_transformer_stream")
         plot_cell(grid, 0, 1, self.plot_grad, "Xiong et al.'s comparison: post-LN's gradients are as large or "
                   "larger near the output; pre-LN's shrink toward it. No norm: the stream and its gradients blow up.",
                   "caption_transformer_grad")
@@ -172,7 +172,7 @@ class TransformerView(RealExperimentView):
             self.plot_grad.plot(blocks[1:], res.grad_norm[p], pen=pen(color, 2), symbol="o", symbolSize=5,
                                 symbolBrush=color, symbolPen=None)
         log_decades(self.plot_grad, np.concatenate([res.grad_norm[p] for p in cfg.placements]))
-        log_decades(self.plot_stream, np.concatenate([res.stream_norm[p] for p in cfg.placements]))
+        log_ticks(self.plot_stream, np.concatenate([res.stream_norm[p] for p in cfg.placements]))
         self.plot_lr.clear()
         for k, (mode, lrs) in enumerate(res.lr.items()):
             self.plot_lr.plot(np.arange(len(lrs)), lrs, pen=pen(series_color(6 + k), 2, DASH if k else SOLID),
@@ -194,13 +194,13 @@ class TransformerView(RealExperimentView):
             for plot in self.plot_loss.values():
                 log_decades(plot, values)
         header = ["placement"] + [{"constant": "no warm-up", "warmup": "warm-up"}[m] for m in cfg.warmups] + \
-            ["init loss", "grad ratio"]
+            ["grad ratio"]
         rows = []
         for p in cfg.placements:
             g = res.grad_norm[p]
             accs = [fmt(100 * res.final_accuracy[p][m], 3) + " %" if np.isfinite(res.final_accuracy[p][m])
                     else "diverged" for m in cfg.warmups]
-            rows.append([LABELS[p], *accs, float(res.init_loss[p]), float(g[-1] / g[0]) if g[0] > 0 else float("nan")])
+            rows.append([LABELS[p], *accs, float(g[-1] / g[0]) if g[0] > 0 else float("nan")])
         fill_table(self.table, header, rows)
 
     def csv_text(self, result) -> str:

@@ -209,6 +209,8 @@ def test_transformer_waits_for_run_draws_and_cancel_keeps_the_result(qtbot, tmp_
     np.testing.assert_allclose(10 ** _curve(warm[1])[1], res.loss["pre"]["warmup"], rtol=1e-12)
     assert view.table.rowCount() == 2 and view.table.item(0, 0).text() == "post-LN"
     assert view.table.item(1, 2).text().startswith(f"{100 * res.final_accuracy['pre']['warmup']:.3g}")
+    g = res.grad_norm["post"]
+    assert view.table.item(0, 3).text() == f"{g[-1] / g[0]:.4g}"  # Xiong et al.'s last / first block
     _check_png_svg(view, tmp_path)
     view.export_csv(tmp_path / "t.csv")
     rows = _rows(tmp_path / "t.csv")
@@ -247,6 +249,11 @@ def test_figure1_sweep_draws_mean_error_and_toggles_train_mode(qtbot, tmp_path):
     view.check_train_mode.setChecked(True)
     lines = data_items(view.tab_figure1.plot)
     np.testing.assert_allclose(_curve(lines[1])[1], 100 * sweep.mean_error_train_mode[1, :, 0])
+    view.check_log.setChecked(True)  # a log error axis: the same numbers, log10 of them drawn
+    lines = data_items(view.tab_figure1.plot)
+    np.testing.assert_allclose(_curve(lines[1])[1], np.log10(np.clip(100 * sweep.mean_error_train_mode[1, :, 0],
+                                                                         0.2, 100)))
+    assert "BatchNorm" in view.tab_figure1.key.text() and "GroupNorm" in view.tab_figure1.key.text()
     view.export_csv(tmp_path / "f1.csv")
     rows = _rows(tmp_path / "f1.csv")
     assert len(rows) == 4 and float(rows[0]["error"]) == sweep.error[0, 0, 0, 0]

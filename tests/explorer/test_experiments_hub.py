@@ -38,6 +38,9 @@ def test_one_experiments_tab_lists_every_experiment_and_builds_lazily(qtbot, win
     iris = tab.list.findItems("  Iris scaling", Qt.MatchFlag.MatchExactly)[0]
     tab.list.setCurrentItem(iris)  # as a click in the list does
     assert tab.current_name() == "iris" and tab.view("iris") is not None
+    tab.list.setCurrentRow(0)  # a heading: nothing changes, the list points at the experiment shown
+    assert tab.current_name() == "iris" and tab.list.currentItem() is iris
+    assert tab.stack.currentWidget() is tab.scrolls["iris"]
 
 
 def test_the_main_tab_bar_fits_a_1560_window_with_a_fourth_tab(qtbot, window):

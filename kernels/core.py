@@ -4,6 +4,7 @@ they return and the `NormError` they raise."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -94,7 +95,41 @@ def _shape_of(x, name, layout):
 
 def prepare(method: str, shape, layout: str = "NCHW", training: bool = True, **params):
     """(Method, resolved params, sharing, layout) for a shape, without data; NormError on bad
-    arguments. In eval mode the BatchNorm family shares one running statistic per channel."""
+    arguments. In eval mode the BatchNorm family shares one running statistic per channel.
+
+    What depends only on (method, shape, layout, training, the non-array parameters) is
+    computed once and kept (`_prepared`): a slider drag or a benchmark loop pays for the
+    validation and the partition once. The resolved dict is a fresh copy on every call."""
+    m = get_method(method)
+    arrays = {k: v for k, v in params.items() if k in _array_params(m)}
+    scalars = tuple((k, type(v), v) for k, v in params.items() if k not in arrays)
+    try:
+        key = (method, tuple(shape) if isinstance(shape, (tuple, list)) else shape, layout, bool(training), scalars)
+        hash(key)
+    except TypeError:  # an unhashable value (a list for a range, ...): checked without the cache
+        key = None
+    if key is None:
+        m, resolved, sharing, layout = _prepare(method, shape, layout, bool(training), params)
+    else:
+        m, resolved, sharing, layout = _prepared(key)
+    resolved = dict(resolved)
+    resolved.update(arrays)
+    return m, resolved, sharing, layout
+
+
+@functools.cache
+def _array_params(m: Method) -> frozenset:
+    """Names of m's parameters that take arrays (weight, bias): passed through, never hashed."""
+    return frozenset(p.name for p in m.params if p.kind == "array")
+
+
+@functools.lru_cache(maxsize=256)
+def _prepared(key):
+    method, shape, layout, training, scalars = key
+    return _prepare(method, shape, layout, training, {k: v for k, _, v in scalars})
+
+
+def _prepare(method, shape, layout, training, params):
     m = get_method(method)
     try:
         layout = check_layout(layout)

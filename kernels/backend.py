@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .layouts import BATCH, CHANNEL, canonical_order, permutation, spatial_axes
+
 BACKENDS = ("numpy", "torch")
 
 
@@ -229,6 +231,20 @@ def _count(shape, axes) -> int:
     return n
 
 
+def _power_(a, beta: float):
+    """a **= beta in place; β = 0.75 (AlexNet's, torch's default) as √(a·√a) and β = 0.5 as √a,
+    a few times faster than pow and within 2 ulp of it."""
+    if beta == 1:
+        return a
+    if beta == 0.5:
+        return np.sqrt(a, out=a)
+    if beta == 0.75:
+        r = np.sqrt(a)
+        np.multiply(a, r, out=a)
+        return np.sqrt(a, out=a)
+    return np.power(a, beta, out=a)
+
+
 @functools.lru_cache(maxsize=16)
 def _ones(n: int, dtype) -> np.ndarray:
     ones = np.ones(n, dtype)
@@ -358,6 +374,44 @@ class NumpyOps(Ops):
             _sliced(lambda s: np.subtract(x[s], _rows_of(y, s, x.ndim), out=out[s]), x)
         return out
 
+    def local_response(self, x, cpos: int, size: int, alpha: float, beta: float, k: float):
+        """(window mean of squares, output) of LocalResponseNorm along axis cpos, or None when a
+        window's mean is not finite (NaN/Inf inputs, overflow) or a denominator is 0: the caller's
+        formula handles those. Slices of the first axis run on a few threads (when C is not it),
+        each with one temporary: the squares, then the denominator."""
+        if cpos == 0 and x.shape[0] > 1 or not x.flags.c_contiguous:
+            return None
+        window, y = np.empty_like(x), np.empty_like(x)
+        lo, hi, channels = size // 2, (size - 1) // 2, x.shape[cpos]
+        check_zero = not (k > 0 and k ** beta > 1e-30)  # else (k + α·mean)^β ≥ k^β > 0
+        trouble = []
+
+        def along_c(a, c):
+            return a[(slice(None),) * cpos + (c,)]
+
+        def work(s):
+            xs, ws, ys = x[s], window[s], y[s]
+            sq = np.multiply(xs, xs)
+            np.copyto(ws, sq)
+            for o in range(-lo, hi + 1):  # ws[c] += sq[c + o] where c + o is a channel (zero padding)
+                if o and abs(o) < channels:
+                    dst, src = slice(max(0, -o), channels - max(0, o)), slice(max(0, o), channels + min(0, o))
+                    np.add(along_c(ws, dst), along_c(sq, src), out=along_c(ws, dst))
+            np.divide(ws, size, out=ws)
+            if not np.isfinite(ws.max()):
+                trouble.append(s)
+                return
+            div = np.multiply(ws, alpha, out=sq)
+            div += k
+            _power_(div, beta)
+            if check_zero and not div.all():
+                trouble.append(s)
+                return
+            np.divide(xs, div, out=ys)
+
+        _sliced(work, x)
+        return None if trouble else (window, y)
+
     def amin(self, x, axes):
         return x.min(axis=axes, keepdims=True)
 
@@ -381,6 +435,11 @@ class NumpyOps(Ops):
 
     def where(self, cond, a, b):
         return np.where(cond, a, b)
+
+    def inverse_std(self, var, eps: float):
+        s = var + eps
+        positive = s > 0
+        return np.where(positive, self.rsqrt(np.where(positive, s, 1.0)), 0.0)
 
     def isfinite(self, x):
         return np.isfinite(x)
@@ -409,6 +468,10 @@ class NumpyOps(Ops):
 
     def finfo_eps(self, x):
         return float(np.finfo(x.dtype).eps)
+
+    def small(self, a) -> np.ndarray:
+        """A statistic-sized array as a NumPy array (itself)."""
+        return np.asarray(a)
 
     def histogram(self, x, lo, hi, bins, clip=False):
         return bin_counts(x, lo, hi, bins, clip)
@@ -469,7 +532,92 @@ class TorchOps(Ops):
         return x.sum(dim=axes, keepdim=True) if axes else x.clone()
 
     def mean_of_squares(self, x, axes):
-        return (x * x).mean(dim=axes, keepdim=True) if axes else x * x
+        """mean(x * x) over axes (keepdims). When the reduced axes end a contiguous x, one read:
+        the 2-norms of runs of at most PARTIAL elements (torch.linalg.vector_norm), squared and
+        added in float64 (a float32 running sum over a million squares drifts)."""
+        if not axes:
+            return x * x
+        plan = _row_plan(tuple(x.shape), tuple(axes)) if x.is_floating_point() and x.is_contiguous() else None
+        if plan is None:
+            return (x * x).mean(dim=axes, keepdim=True)
+        lead, lead_axes, k = plan
+        rows = x.reshape(-1, k)
+        whole, rem = divmod(k, PARTIAL) if k > PARTIAL else (0, k)
+        norm = self.torch.linalg.vector_norm
+        total = 0.0
+        if whole:
+            runs = rows.as_strided((rows.shape[0], whole, PARTIAL), (k, PARTIAL, 1))
+            total = norm(runs, dim=2).double().square_().sum(dim=1)
+        if rem:
+            total = total + norm(rows[:, whole * PARTIAL:], dim=1).double().square_()
+        out = total.reshape(lead)
+        if lead_axes:
+            out = out.sum(dim=lead_axes, keepdim=True)
+        shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+        return (out / _count(x.shape, axes)).to(x.dtype).reshape(shape)
+
+    def local_response(self, x, cpos: int, size: int, alpha: float, beta: float, k: float):
+        """(window mean of squares, output) of LocalResponseNorm on (N, C, ...) contiguous x, the
+        steps of torch.nn.functional.local_response_norm (squares, average pool over the channel
+        window, pow, divide) keeping the window means and with fewer temporaries; None where the
+        caller's formula must decide (layout, NaN/Inf, overflow, a zero denominator)."""
+        t = self.torch
+        if cpos != 1 or x.dim() < 3 or not x.is_contiguous():
+            return None
+        F = t.nn.functional
+        n, c = x.shape[:2]
+        sq = (x * x).view(n, 1, c, x.shape[2], -1)
+        lo, hi = size // 2, (size - 1) // 2
+        try:
+            if lo == hi and c >= size:  # an odd window over enough channels: the pool pads both sides itself
+                window = F.avg_pool3d(sq, (size, 1, 1), stride=1, padding=(lo, 0, 0))
+            else:
+                window = F.avg_pool3d(F.pad(sq, (0, 0, 0, 0, lo, hi)), (size, 1, 1), stride=1)
+        except (RuntimeError, NotImplementedError):
+            return None
+        window = window.view(x.shape)
+        if not bool(t.isfinite(window.amax())):
+            return None
+        div = window.mul(alpha).add_(k).pow_(beta)
+        if not (k > 0 and k ** beta > 1e-30) and not bool(div.all()):
+            return None
+        return window, t.div(x, div, out=div)
+
+    def small(self, t) -> np.ndarray:
+        """A statistic-sized tensor as a NumPy array on the host (no copy on the CPU): a few
+        NumPy operations on it cost less than the same torch calls' dispatch."""
+        return t.detach().cpu().numpy()
+
+    def from_small(self, a: np.ndarray, like):
+        """The inverse of small: a NumPy array as a tensor on like's device."""
+        t = self.torch.from_numpy(a)
+        return t if like.device.type == "cpu" else t.to(like.device)
+
+    def canonical_view(self, x, layout: str):
+        """x as (N, C, *spatial) without a copy, for torch's normalization kernels: x itself when
+        the layout is N, C, spatial and x is contiguous; a channels-last view when the layout is
+        N, spatial, C (NHWC, NDHWC; NLC as an (N, C, L, 1) image); None otherwise."""
+        canon = canonical_order(layout)
+        if layout == canon:
+            return x if x.is_contiguous() else None
+        if layout != BATCH + spatial_axes(layout) + CHANNEL or not 3 <= len(layout) <= 5:
+            return None
+        t = self.torch
+        if len(layout) == 3:  # (N, L, C) -> (N, L, 1, C) -> (N, C, L, 1)
+            view, fmt = x.unsqueeze(2).permute(0, 3, 1, 2), t.channels_last
+        else:
+            view = x.permute(permutation(layout, canon))
+            fmt = t.channels_last if len(layout) == 4 else t.channels_last_3d
+        return view if view.is_contiguous(memory_format=fmt) else None
+
+    def from_canonical(self, y, layout: str):
+        """The inverse of canonical_view for a result y of the same shape (contiguous in layout order)."""
+        canon = canonical_order(layout)
+        if layout == canon:
+            return y.contiguous()
+        if len(layout) == 3:
+            return y.permute(0, 2, 3, 1).squeeze(2).contiguous()
+        return y.permute(permutation(canon, layout)).contiguous()
 
     def scale_(self, x, factor):
         return x * factor if x.requires_grad else x.mul_(factor)  # autograd needs x unchanged
@@ -503,7 +651,17 @@ class TorchOps(Ops):
 
     def where(self, cond, a, b):
         like = a if isinstance(a, self.torch.Tensor) else b
+        if like.is_floating_point():  # a Python number takes the tensor's dtype: no tensor made for it
+            a, b = (v if isinstance(v, (self.torch.Tensor, float, int)) else self._t(v, like) for v in (a, b))
+            return self.torch.where(cond, a, b)
         return self.torch.where(cond, self._t(a, like), self._t(b, like))
+
+    def inverse_std(self, var, eps: float):
+        s = var + eps
+        positive = s > 0
+        if s.requires_grad:  # rsqrt(0) = inf would make the masked gradient 0 · inf = NaN
+            return self.torch.where(positive, self.torch.rsqrt(self.torch.where(positive, s, 1.0)), 0.0)
+        return self.torch.rsqrt(s).masked_fill_(~positive, 0.0)
 
     def isfinite(self, x):
         return self.torch.isfinite(x)

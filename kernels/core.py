@@ -46,6 +46,9 @@ class Result:
     group_map: (a, c, b), each broadcastable to `sharing.stat_shape`, when output = a·(x − c) + b
         inside every statistics group (normalizing is a straight line per group); None when not.
     warnings: human-readable sentences for anything odd; empty when nothing is.
+    fused: the torch kernel(s) that computed the output on the torch backend (e.g.
+        "torch.native_group_norm"), or "" where the formula was composed from element-wise
+        operations (the NumPy backend; the torch backend where no kernel computes the same thing).
     """
 
     output: Any
@@ -65,6 +68,7 @@ class Result:
     running_var: Any = None
     num_batches_tracked: Any = None
     group_map: Any = None
+    fused: str = ""
 
 
 def get_method(name: str) -> Method:
@@ -224,7 +228,7 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
                   backend=ops.name, device=ops.device, params=resolved, training=bool(training), sharing=sharing,
                   warnings=ctx.warnings, stats=out.get("stats", {}), running_mean=out.get("running_mean"),
                   running_var=out.get("running_var"), num_batches_tracked=out.get("num_batches_tracked"),
-                  group_map=out.get("group_map"))
+                  group_map=out.get("group_map"), fused=out.get("fused", ""))
 
 
 def shared_mask(method: str, shape, index, layout: str = "NCHW", training: bool = True, **params) -> np.ndarray:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .layouts import CHANNEL
+import numpy as np
+
+from .layouts import BATCH, CHANNEL, spatial_axes
 from .partition import Partition
 
 
@@ -32,9 +34,24 @@ class Moments:
     owns_centered: bool = False  # `centered` is a temporary: standardizing may scale it in place
 
 
+class Reconstructed(tuple):
+    """A moments-cache entry (mean, var) whose variance a fused torch kernel gave as an inverse
+    standard deviation (var = 1/rstd² − eps, about 1e-7 relative in float32): the views may show
+    it, but no output is computed from it (`moments` computes its own; the fused kernels always
+    compute theirs), so an output never depends on which call filled the cache."""
+
+
 def moments_key(ops, part: Partition, center: bool, x) -> tuple:
     """Where the moments of x over `part` live in a moments cache (see normalize's moments_cache)."""
     return ops.name, str(ops.device), part, bool(center), str(x.dtype)
+
+
+def cached(ctx, key):
+    """The exact (mean, var) kept under key in the moments cache, or None."""
+    if key is None or key not in ctx.moments_cache:  # `in` and [] only: the explorer passes its own mapping
+        return None
+    entry = ctx.moments_cache[key]
+    return None if isinstance(entry, Reconstructed) else entry
 
 
 def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
@@ -42,8 +59,9 @@ def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
     With ctx.moments_cache, moments of finite inputs are kept there and taken from there."""
     ops, axes = ctx.ops, part.reduce_positions
     key = moments_key(ops, part, center, xe) if ctx.moments_cache is not None else None
-    if key in (ctx.moments_cache or {}):
-        mean, var = ctx.moments_cache[key]
+    hit = cached(ctx, key)
+    if hit is not None:
+        mean, var = hit
         return Moments(mean, var, part.group_size, centered=None if center else xe)
     mean = ops.mean(xe, axes)
     mean_finite = ops.all(ops.isfinite(mean))
@@ -91,9 +109,7 @@ def _moments_omitting(ctx, part, xe, finite, center, bad) -> Moments:
 
 def inverse_std(ops, var, eps: float):
     """1 / sqrt(var + eps), with 0 where var + eps is 0 (so 0/0 gives 0, not NaN)."""
-    s = var + eps
-    positive = s > 0
-    return ops.where(positive, ops.rsqrt(ops.where(positive, s, 1.0)), 0.0)
+    return ops.inverse_std(var, eps)
 
 
 def standardize(ctx, part: Partition, xe, m: Moments, eps: float):
@@ -185,14 +201,16 @@ def group_warnings(ctx, part: Partition, m: Moments, eps: float, center: bool = 
                  + ("its mean is that value and its variance 0, so every output is 0 before the affine step"
                     if center else f"the {what} is the value squared, so outputs are x / sqrt(x² + eps) ≈ ±1"))
         return
-    zero = ops.count(m.var == 0) - (part.n_groups - ops.count(m.count) if m.finite is not None else 0)
+    var = ops.small(m.var)  # statistic-sized: counted with NumPy on the host (the same float comparisons)
+    empty = part.n_groups - np.count_nonzero(ops.small(m.count)) if m.finite is not None else 0
+    zero = np.count_nonzero(var == 0) - empty
     if zero:
         tail = ("with eps=0 torch gives NaN (0/0) there; the explorer gives 0" if eps == 0
                 else f"eps={eps:g} keeps the division finite")
         ctx.warn(f"{zero} of {part.n_groups} statistics group(s) have {what} 0 (all values "
                  f"{'equal' if center else 'zero'}): their outputs are 0; {tail}")
     if eps > 0:
-        tiny = ops.count((m.var > 0) & (m.var < eps))
+        tiny = np.count_nonzero((var > 0) & (var < eps))
         if tiny:
             ctx.warn(f"{tiny} of {part.n_groups} statistics group(s) have {what} below eps={eps:g}: eps dominates "
                      f"the denominator, so their outputs stay well below unit scale")
@@ -228,3 +246,161 @@ def update_running(ctx, mean, var, count, running_mean, running_var, num_batches
     new_var = ops.where(count > 1, (1 - factor) * running_var + factor * unbiased, running_var)
     # a channel whose values were all left out (NaN/Inf) has no batch statistics: keep its running ones
     return ops.where(count > 0, new_mean, running_mean), new_var, num_batches_tracked
+
+
+# -- torch's fused kernels ------------------------------------------------------------------
+# Where a method and layout map onto one of torch's normalization kernels, the torch backend
+# calls it (on the tensor's own device) instead of composing the formula from element-wise
+# operations. Each returns None where the kernel's result would differ from the formula's:
+# NaN/Inf inputs (omitted or propagated with a warning), sums that overflow float32 (retried in
+# float64), degenerate groups (one value, variance 0 or below eps: warned about and, with
+# eps=0, mapped to 0 where torch gives NaN), weights that are not one per channel (the affine
+# step then follows the kernel), layouts torch cannot read without a copy, devices without the
+# kernel. The caller then computes the formula as before.
+
+
+#: False makes the torch backend compose every method from element-wise operations, as the
+#: NumPy backend does (the tests compare both ways; the benchmark can show what the kernels gain).
+FUSED = True
+
+
+def fusable(ctx) -> bool:
+    """The torch backend without autograd: the fused kernels' statistics do not carry gradients
+    the way the formula's do (torch.batch_norm_update_stats has none), so a computation that
+    autograd follows (x, weight or bias requiring grad) keeps the formula."""
+    if ctx.ops.name != "torch" or not FUSED:
+        return False
+    t = ctx.ops.torch
+    if not t.is_grad_enabled():
+        return True
+    values = (ctx.x, ctx.params.get("weight"), ctx.params.get("bias"), ctx.running_mean, ctx.running_var)
+    return not any(isinstance(v, t.Tensor) and v.requires_grad for v in values)
+
+
+def channel_affine(ctx):
+    """(weight, bias, True) as length-C tensors for torch's kernels (a number repeated, None when
+    not given), or (None, None, False) when either is neither a number nor one value per channel."""
+    ops, t = ctx.ops, ctx.ops.torch
+    channels = dict(zip(ctx.layout, ctx.shape))[CHANNEL]
+    out = []
+    for name in ("weight", "bias"):
+        value = ctx.params.get(name)
+        if value is None:
+            out.append(None)
+            continue
+        v = ops.const(value, like=ctx.x)
+        if v.ndim == 0 or (tuple(v.shape) == (1,) and channels != 1):
+            v = t.full((channels,), 1.0, dtype=v.dtype, device=v.device) * v.reshape(())
+        elif tuple(v.shape) != (channels,):
+            return None, None, False
+        out.append(v.contiguous())
+    return out[0], out[1], True
+
+
+def _group_norm_groups(ctx, part):
+    """G when part's statistics groups are torch.native_group_norm's with G groups (LayerNorm
+    G=1, GroupNorm, InstanceNorm G=C), else None."""
+    if part.virtual_batch or BATCH in part.reduce:
+        return None
+    spatial = spatial_axes(ctx.layout)
+    if set(part.reduce) == set(CHANNEL + spatial):
+        return part.groups
+    if spatial and set(part.reduce) == set(spatial) and part.groups == 1:
+        return dict(zip(ctx.layout, ctx.shape))[CHANNEL]
+    return None
+
+
+def fused_standard(ctx, part, eps):
+    """The centered methods on torch's fused kernels: torch.native_group_norm (LayerNorm,
+    GroupNorm, InstanceNorm) or torch.native_layer_norm (LayerNorm over C on a channels-last
+    layout), which return the output with each group's mean and inverse standard deviation.
+    The variance is recovered as 1/rstd² − eps in float64 (the kernel's own statistic, about
+    1e-7 relative in float32); groups whose variance is at or below eps fall back (warned about).
+    A dict like _standard's (with `fused`, the kernel's name), or None (see above)."""
+    ops = ctx.ops
+    if not isinstance(part, Partition) or part.group_size == 1 or not fusable(ctx):
+        return None
+    t, x, eps = ops.torch, ctx.x, float(eps)
+    groups = _group_norm_groups(ctx, part)
+    channel_last = (part.reduce == CHANNEL and part.groups == 1 and not part.virtual_batch
+                    and ctx.layout[-1] == CHANNEL and x.is_contiguous())
+    if groups is None and not channel_last:
+        return None
+    weight, bias, folded = channel_affine(ctx)
+    try:
+        if groups is not None:
+            xc = ops.canonical_view(x, ctx.layout)
+            if xc is None:
+                return None
+            n, c = xc.shape[:2]
+            out, mean, rstd = t.native_group_norm(xc, weight, bias, n, c, xc.numel() // (n * c), groups, eps)
+            y, name = ops.from_canonical(out, ctx.layout), "torch.native_group_norm"
+        else:
+            y, mean, rstd = t.native_layer_norm(x, (x.shape[-1],), weight, bias, eps)
+            name = "torch.native_layer_norm"
+    except (RuntimeError, NotImplementedError):  # a device or dtype without this kernel
+        return None
+    mean_np, r = ops.small(mean), ops.small(rstd).astype(np.float64)  # statistic-sized: NumPy, on the host
+    with np.errstate(all="ignore"):
+        var_np = 1.0 / (r * r) - eps
+    floor = eps * (1 + 1e-5)  # var within rounding of eps or below: the formula's warnings decide
+    if not (np.isfinite(mean_np).all() and np.isfinite(var_np).all() and (var_np > floor).all()):
+        return None
+    var = ops.from_small(var_np.astype(mean_np.dtype), like=mean)
+    if not folded:
+        y = affine(ctx, y)
+    mean, inv, var = (v.reshape(part.stat_shape) for v in (mean, rstd, var))
+    if ctx.moments_cache is not None:
+        key = moments_key(ops, part, True, x)
+        if key not in ctx.moments_cache:  # for the views; outputs never use it (see Reconstructed)
+            ctx.moments_cache[key] = Reconstructed((mean.reshape(part.expanded_stat_shape),
+                                                    var.reshape(part.expanded_stat_shape)))
+    return dict(output=y, mean=mean, var=var, group_map=group_map(ctx, part, inv, mean), fused=name)
+
+
+def batch_norm_view(ctx, part):
+    """x in (N, C, *spatial) without a copy when the torch backend can run BatchNorm's kernels on
+    it (part: one group per channel over N and every position); else None."""
+    ops = ctx.ops
+    if (not isinstance(part, Partition) or part.virtual_batch or part.groups != 1
+            or set(part.reduce) != set(BATCH + spatial_axes(ctx.layout)) or not fusable(ctx)):
+        return None
+    return ops.canonical_view(ctx.x, ctx.layout)
+
+
+def fused_batch_moments(ctx, part, xc):
+    """BatchNorm's batch mean and biased variance per channel from torch.batch_norm_update_stats
+    (the statistics pass of torch's own kernel, accumulated in double), kept in and taken from
+    the moments cache like `moments`'. None when not finite (the formula's path handles NaN/Inf
+    and overflow)."""
+    ops, t = ctx.ops, ctx.ops.torch
+    key = moments_key(ops, part, True, ctx.x) if ctx.moments_cache is not None else None
+    hit = cached(ctx, key)
+    if hit is not None:
+        return Moments(hit[0], hit[1], part.group_size)
+    try:
+        mean, var = t.batch_norm_update_stats(xc, None, None, 0.0)
+    except (RuntimeError, NotImplementedError):
+        return None
+    if not (np.isfinite(ops.small(mean)).all() and np.isfinite(ops.small(var)).all()):
+        return None
+    m = Moments(mean.reshape(part.expanded_stat_shape), var.reshape(part.expanded_stat_shape), part.group_size)
+    if key is not None:
+        ctx.moments_cache[key] = (m.mean, m.var)
+    return m
+
+
+def batch_norm_transform(ctx, xc, mean, var, eps):
+    """(x − mean) / √(var + eps), then the affine step, per channel with torch's BatchNorm kernel
+    in evaluation mode (one pass; weight and bias folded in when one per channel). None where a
+    channel has var + eps = 0 (the formula gives 0 there, torch NaN)."""
+    t = ctx.ops.torch
+    if eps == 0 and bool((var == 0).any()):
+        return None
+    weight, bias, folded = channel_affine(ctx)
+    try:
+        y = t.batch_norm(xc, weight, bias, mean.reshape(-1), var.reshape(-1), False, 0.0, float(eps), False)
+    except (RuntimeError, NotImplementedError):
+        return None
+    y = ctx.ops.from_canonical(y, ctx.layout)
+    return y if folded else affine(ctx, y)

@@ -200,6 +200,17 @@ def _row_plan(shape: tuple, axes: tuple):
     return shape[:i], tuple(a for a in axes if a < i), k
 
 
+@functools.lru_cache(maxsize=64)
+def _layout_kind(layout: str) -> tuple:
+    """("canonical" | "channels_last" | None, permutation to N, C, spatial, permutation back)."""
+    canon = canonical_order(layout)
+    if layout == canon:
+        return "canonical", None, None
+    if layout == BATCH + spatial_axes(layout) + CHANNEL and 3 <= len(layout) <= 5:
+        return "channels_last", permutation(layout, canon), permutation(canon, layout)
+    return None, None, None
+
+
 #: Rows shorter than this are reduced by NumPy's own reductions.
 MIN_ROW = 256
 #: Elements per float32 partial sum (a float32 running sum over millions drifts).
@@ -586,6 +597,8 @@ class TorchOps(Ops):
     def small(self, t) -> np.ndarray:
         """A statistic-sized tensor as a NumPy array on the host (no copy on the CPU): a few
         NumPy operations on it cost less than the same torch calls' dispatch."""
+        if self.device == "cpu" and not t.requires_grad:
+            return t.numpy()
         return t.detach().cpu().numpy()
 
     def from_small(self, a: np.ndarray, like):
@@ -597,27 +610,23 @@ class TorchOps(Ops):
         """x as (N, C, *spatial) without a copy, for torch's normalization kernels: x itself when
         the layout is N, C, spatial and x is contiguous; a channels-last view when the layout is
         N, spatial, C (NHWC, NDHWC; NLC as an (N, C, L, 1) image); None otherwise."""
-        canon = canonical_order(layout)
-        if layout == canon:
+        kind, to_canon, _ = _layout_kind(layout)
+        if kind == "canonical":
             return x if x.is_contiguous() else None
-        if layout != BATCH + spatial_axes(layout) + CHANNEL or not 3 <= len(layout) <= 5:
+        if kind is None:
             return None
-        t = self.torch
-        if len(layout) == 3:  # (N, L, C) -> (N, L, 1, C) -> (N, C, L, 1)
-            view, fmt = x.unsqueeze(2).permute(0, 3, 1, 2), t.channels_last
-        else:
-            view = x.permute(permutation(layout, canon))
-            fmt = t.channels_last if len(layout) == 4 else t.channels_last_3d
+        view = x.unsqueeze(2).permute(0, 3, 1, 2) if len(layout) == 3 else x.permute(to_canon)
+        fmt = self.torch.channels_last if view.dim() == 4 else self.torch.channels_last_3d
         return view if view.is_contiguous(memory_format=fmt) else None
 
     def from_canonical(self, y, layout: str):
         """The inverse of canonical_view for a result y of the same shape (contiguous in layout order)."""
-        canon = canonical_order(layout)
-        if layout == canon:
+        kind, _, back = _layout_kind(layout)
+        if kind == "canonical":
             return y.contiguous()
         if len(layout) == 3:
             return y.permute(0, 2, 3, 1).squeeze(2).contiguous()
-        return y.permute(permutation(canon, layout)).contiguous()
+        return y.permute(back).contiguous()
 
     def scale_(self, x, factor):
         return x * factor if x.requires_grad else x.mul_(factor)  # autograd needs x unchanged

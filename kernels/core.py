@@ -104,8 +104,9 @@ def prepare(method: str, shape, layout: str = "NCHW", training: bool = True, **p
     What depends only on (method, shape, layout, training, the non-array parameters) is
     computed once and kept (`_prepared`): a slider drag or a benchmark loop pays for the
     validation and the partition once. The resolved dict is a fresh copy on every call."""
-    m = get_method(method)
-    arrays = {k: v for k, v in params.items() if k in _array_params(m)}
+    get_method(method)
+    array_params = _array_params(method)
+    arrays = {k: v for k, v in params.items() if k in array_params} if params else {}
     scalars = tuple((k, type(v), v) for k, v in params.items() if k not in arrays)
     try:
         key = (method, tuple(shape) if isinstance(shape, (tuple, list)) else shape, layout, bool(training), scalars)
@@ -122,9 +123,14 @@ def prepare(method: str, shape, layout: str = "NCHW", training: bool = True, **p
 
 
 @functools.cache
-def _array_params(m: Method) -> frozenset:
-    """Names of m's parameters that take arrays (weight, bias): passed through, never hashed."""
-    return frozenset(p.name for p in m.params if p.kind == "array")
+def _array_params(method: str) -> frozenset:
+    """Names of the method's parameters that take arrays (weight, bias): passed through, never hashed."""
+    return frozenset(p.name for p in METHODS[method].params if p.kind == "array")
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(layout: str) -> str:
+    return check_layout(layout)
 
 
 @functools.lru_cache(maxsize=256)
@@ -181,7 +187,7 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
     """
     get_method(method)
     try:
-        layout = check_layout(layout)
+        layout = _layout(layout) if isinstance(layout, str) else check_layout(layout)
     except ValueError as exc:
         raise NormError(str(exc), method=method) from None
     x, shape = _shape_of(x, method, layout)

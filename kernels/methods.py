@@ -87,9 +87,9 @@ def _standard(ctx, center=True, eps=None):
     xe = ctx.ops.reshape(ctx.x, part.expanded_shape)
     m = moments(ctx, part, xe, center=center)
     group_warnings(ctx, part, m, eps, center=center)
-    y = affine(ctx, standardize(ctx, part, xe, m, eps))
-    inv = to_stat(ctx, part, inverse_std(ctx.ops, m.var, eps))
-    mean = to_stat(ctx, part, m.mean)
+    inv = inverse_std(ctx.ops, m.var, eps)
+    y = affine(ctx, standardize(ctx, part, xe, m, eps, inv))
+    inv, mean = to_stat(ctx, part, inv), to_stat(ctx, part, m.mean)
     return dict(output=y, mean=mean, var=to_stat(ctx, part, m.var),
                 group_map=group_map(ctx, part, inv, mean))
 
@@ -150,13 +150,14 @@ def _batch_training(ctx, renorm=False):
     if eps == 0:
         ctx.warn("torch refuses eps=0 for BatchNorm in training ('batch_norm eps must be positive during "
                  "training'); the explorer computes it anyway")
-    mean, inv = to_stat(ctx, part, m.mean), to_stat(ctx, part, inverse_std(ops, m.var, eps))
+    inv_e = inverse_std(ops, m.var, eps)
+    mean, inv = to_stat(ctx, part, m.mean), to_stat(ctx, part, inv_e)
     out = dict(mean=mean, var=to_stat(ctx, part, m.var), stats={})
     y = batch_norm_transform(ctx, xc, m.mean, m.var, eps) if xc is not None else None  # output, affine included
     if y is not None:
         out["fused"] = "torch.batch_norm_update_stats + torch.batch_norm"
     else:
-        y = standardize(ctx, part, xe, m, eps)
+        y = standardize(ctx, part, xe, m, eps, inv_e)
     scale, shift = inv, 0.0
     track = ctx.running_mean is not None or ctx.running_var is not None or renorm
     if track:

@@ -8,7 +8,8 @@ inside the square root: y = (x - mean) / sqrt(var + eps).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -34,24 +35,16 @@ class Moments:
     owns_centered: bool = False  # `centered` is a temporary: standardizing may scale it in place
 
 
-class Reconstructed(tuple):
-    """A moments-cache entry (mean, var) whose variance a fused torch kernel gave as an inverse
-    standard deviation (var = 1/rstd² − eps, about 1e-7 relative in float32): the views may show
-    it, but no output is computed from it (`moments` computes its own; the fused kernels always
-    compute theirs), so an output never depends on which call filled the cache."""
-
-
 def moments_key(ops, part: Partition, center: bool, x) -> tuple:
     """Where the moments of x over `part` live in a moments cache (see normalize's moments_cache)."""
     return ops.name, str(ops.device), part, bool(center), str(x.dtype)
 
 
 def cached(ctx, key):
-    """The exact (mean, var) kept under key in the moments cache, or None."""
+    """The (mean, var) kept under key in the moments cache, or None."""
     if key is None or key not in ctx.moments_cache:  # `in` and [] only: the explorer passes its own mapping
         return None
-    entry = ctx.moments_cache[key]
-    return None if isinstance(entry, Reconstructed) else entry
+    return ctx.moments_cache[key]
 
 
 def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
@@ -63,6 +56,8 @@ def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
     if hit is not None:
         mean, var = hit
         return Moments(mean, var, part.group_size, centered=None if center else xe)
+    if not center:
+        return _mean_squares(ctx, part, xe, key)
     mean = ops.mean(xe, axes)
     mean_finite = ops.all(ops.isfinite(mean))
     if not mean_finite:
@@ -75,16 +70,34 @@ def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
                      f"does: every statistics group containing one gets NaN statistics and NaN outputs")
         else:
             ctx.overflow = True  # finite values whose sum overflows: normalize retries in float64
-    if center:
-        d = ops.subtract(xe, mean)
-        m = Moments(mean, ops.mean_of_squares(d, axes), part.group_size, centered=d, owns_centered=True)
-    else:
-        var = ops.mean_of_squares(xe, axes)
-        m = Moments(ops.zeros(var.shape, like=var), var, part.group_size, centered=xe)
+    d = ops.subtract(xe, mean)
+    m = Moments(mean, ops.mean_of_squares(d, axes), part.group_size, centered=d, owns_centered=True)
     if mean_finite and not ops.all(ops.isfinite(m.var)):
         ctx.overflow = True  # finite values whose squares overflow: normalize retries in float64
     elif mean_finite and key is not None:
         ctx.moments_cache[key] = (m.mean, m.var)
+    return m
+
+
+def _mean_squares(ctx, part, xe, key) -> Moments:
+    """The methods that do not center: one pass for the mean squares; NaN/Inf inputs show in them
+    (a NaN or infinite value makes its group's mean square so), and are told from overflow then."""
+    ops, axes = ctx.ops, part.reduce_positions
+    var = ops.mean_of_squares(xe, axes)
+    m = Moments(ops.zeros(var.shape, like=var), var, part.group_size, centered=xe)
+    if ops.all(ops.isfinite(var)):
+        if key is not None:
+            ctx.moments_cache[key] = (m.mean, m.var)
+        return m
+    finite = ops.isfinite(xe)
+    bad = part.group_size * part.n_groups - ops.count(finite)
+    if bad and ctx.nonfinite == "omit":
+        return _moments_omitting(ctx, part, xe, finite, False, bad)
+    if bad:
+        ctx.warn(f"the input holds {bad} NaN/Inf value(s); nonfinite='propagate' passes them on as torch "
+                 f"does: every statistics group containing one gets NaN statistics and NaN outputs")
+    else:
+        ctx.overflow = True  # finite values whose squares overflow: normalize retries in float64
     return m
 
 
@@ -112,9 +125,9 @@ def inverse_std(ops, var, eps: float):
     return ops.inverse_std(var, eps)
 
 
-def standardize(ctx, part: Partition, xe, m: Moments, eps: float):
-    """(x - mean) / sqrt(var + eps) in x's own shape."""
-    inv = inverse_std(ctx.ops, m.var, eps)
+def standardize(ctx, part: Partition, xe, m: Moments, eps: float, inv=None):
+    """(x - mean) / sqrt(var + eps) in x's own shape (inv: inverse_std(m.var, eps), if known)."""
+    inv = inverse_std(ctx.ops, m.var, eps) if inv is None else inv
     if m.owns_centered:  # one large allocation less: the output reuses x - mean
         m.owns_centered = False
         return ctx.ops.reshape(ctx.ops.scale_(m.centered, inv), ctx.shape)
@@ -270,11 +283,10 @@ def fusable(ctx) -> bool:
     autograd follows (x, weight or bias requiring grad) keeps the formula."""
     if ctx.ops.name != "torch" or not FUSED:
         return False
-    t = ctx.ops.torch
-    if not t.is_grad_enabled():
+    if not ctx.ops.torch.is_grad_enabled():
         return True
     values = (ctx.x, ctx.params.get("weight"), ctx.params.get("bias"), ctx.running_mean, ctx.running_var)
-    return not any(isinstance(v, t.Tensor) and v.requires_grad for v in values)
+    return not any(getattr(v, "requires_grad", False) for v in values if v is not None)
 
 
 def channel_affine(ctx):
@@ -297,16 +309,17 @@ def channel_affine(ctx):
     return out[0], out[1], True
 
 
-def _group_norm_groups(ctx, part):
+@functools.lru_cache(maxsize=256)
+def _group_norm_groups(part):
     """G when part's statistics groups are torch.native_group_norm's with G groups (LayerNorm
     G=1, GroupNorm, InstanceNorm G=C), else None."""
     if part.virtual_batch or BATCH in part.reduce:
         return None
-    spatial = spatial_axes(ctx.layout)
+    spatial = spatial_axes(part.layout)
     if set(part.reduce) == set(CHANNEL + spatial):
         return part.groups
     if spatial and set(part.reduce) == set(spatial) and part.groups == 1:
-        return dict(zip(ctx.layout, ctx.shape))[CHANNEL]
+        return dict(zip(part.layout, part.shape))[CHANNEL]
     return None
 
 
@@ -316,12 +329,16 @@ def fused_standard(ctx, part, eps):
     layout), which return the output with each group's mean and inverse standard deviation.
     The variance is recovered as 1/rstd² − eps in float64 (the kernel's own statistic, about
     1e-7 relative in float32); groups whose variance is at or below eps fall back (warned about).
+    The moments cache is not read (the kernel's statistics pass costs less than the formula's
+    separate transform would); when it lacks this grouping it gets the formula's own moments
+    (computed once per input, as the views would compute them; a variance recovered with one
+    eps would make the input's statistics shown depend on the eps of the call that cached them).
     A dict like _standard's (with `fused`, the kernel's name), or None (see above)."""
     ops = ctx.ops
     if not isinstance(part, Partition) or part.group_size == 1 or not fusable(ctx):
         return None
     t, x, eps = ops.torch, ctx.x, float(eps)
-    groups = _group_norm_groups(ctx, part)
+    groups = _group_norm_groups(part)
     channel_last = (part.reduce == CHANNEL and part.groups == 1 and not part.virtual_batch
                     and ctx.layout[-1] == CHANNEL and x.is_contiguous())
     if groups is None and not channel_last:
@@ -340,21 +357,19 @@ def fused_standard(ctx, part, eps):
             name = "torch.native_layer_norm"
     except (RuntimeError, NotImplementedError):  # a device or dtype without this kernel
         return None
-    mean_np, r = ops.small(mean), ops.small(rstd).astype(np.float64)  # statistic-sized: NumPy, on the host
-    with np.errstate(all="ignore"):
-        var_np = 1.0 / (r * r) - eps
-    floor = eps * (1 + 1e-5)  # var within rounding of eps or below: the formula's warnings decide
-    if not (np.isfinite(mean_np).all() and np.isfinite(var_np).all() and (var_np > floor).all()):
+    mean_np, r = ops.small(mean), ops.small(rstd)  # statistic-sized: NumPy on the host (cheaper calls)
+    var_np = 1.0 / np.square(r, dtype=np.float64) - eps  # under normalize's errstate: rstd 0 gives inf
+    # NaN/Inf in mean or var (the sum is NaN or inf; a huge finite sum only costs the fallback), or
+    # a variance within rounding of eps or below (the formula's warnings decide there)
+    if not (np.isfinite(mean_np.sum()) and var_np.min() > eps * (1 + 1e-5) and var_np.max() < np.inf):
         return None
-    var = ops.from_small(var_np.astype(mean_np.dtype), like=mean)
+    var = ops.from_small(var_np.astype(mean_np.dtype).reshape(part.stat_shape), like=mean)
     if not folded:
         y = affine(ctx, y)
-    mean, inv, var = (v.reshape(part.stat_shape) for v in (mean, rstd, var))
-    if ctx.moments_cache is not None:
-        key = moments_key(ops, part, True, x)
-        if key not in ctx.moments_cache:  # for the views; outputs never use it (see Reconstructed)
-            ctx.moments_cache[key] = Reconstructed((mean.reshape(part.expanded_stat_shape),
-                                                    var.reshape(part.expanded_stat_shape)))
+    mean, inv = mean.view(part.stat_shape), rstd.view(part.stat_shape)
+    if ctx.moments_cache is not None and moments_key(ops, part, True, x) not in ctx.moments_cache:
+        # the views' statistics of this input: the formula's own (exact, whatever eps), computed once
+        moments(replace(ctx, warnings=[], overflow=False, finite=None), part, ops.reshape(x, part.expanded_shape))
     return dict(output=y, mean=mean, var=var, group_map=group_map(ctx, part, inv, mean), fused=name)
 
 

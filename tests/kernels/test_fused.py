@@ -10,7 +10,6 @@ import pytest
 import kernels.moments as km
 from kernels import METHODS, normalize, prepare
 from kernels.inputs import generate
-from kernels.moments import Reconstructed, moments_key
 from kernels.summaries import group_moments
 
 from .references import reference, torch
@@ -210,28 +209,25 @@ def test_lrn_fallbacks():
     assert res.fused == expected_kernel("lrn", "NCHW")
 
 
-def test_fused_statistics_fill_the_cache_for_the_views_but_never_an_output(monkeypatch):
+def test_group_norm_kernels_fill_the_cache_with_the_formulas_moments_and_never_read_it(monkeypatch):
+    """Their variance (1/rstd² − eps) depends on eps: the input's statistics shown must not depend
+    on which eps came first, so the cache gets the formula's moments; the kernel computes its own."""
     x = generate("shifted", (6, 8, 5, 7), seed=4)
     cache = {}
-    first = normalize(x, "group", backend="torch", groups=4, moments_cache=cache)
-    (key, entry), = cache.items()
-    assert isinstance(entry, Reconstructed) and key == moments_key(_ops(), first.sharing, True, torch.from_numpy(x))
-    shown = group_moments(x, first.sharing, backend="torch", cache=cache)
-    np.testing.assert_allclose(shown.var, _np(first.var).ravel(), rtol=0, atol=0)
-    fresh = group_moments(x, first.sharing, backend="torch")
-    np.testing.assert_allclose(shown.var, fresh.var, rtol=1e-5)
-    # the formula does not take a reconstructed variance: it computes (and keeps) its own
-    formula = without_fused(monkeypatch, lambda: normalize(x, "group", backend="torch", groups=4, moments_cache=cache))
-    alone = without_fused(monkeypatch, lambda: normalize(x, "group", backend="torch", groups=4))
-    assert np.array_equal(_np(formula.output), _np(alone.output))
-    assert not isinstance(cache[key], Reconstructed)
-    again = normalize(x, "group", backend="torch", groups=4, moments_cache=cache)  # the kernel computes its own
+    first = normalize(x, "group", backend="torch", groups=4, moments_cache=cache, eps=0.3)
+    assert first.fused == GN and len(cache) == 1
+    kept = {k: tuple(_np(v).copy() for v in pair) for k, pair in cache.items()}
+    formula = without_fused(monkeypatch, lambda: normalize(x, "group", backend="torch", groups=4, eps=0.3))
+    for mean, var in kept.values():
+        assert np.array_equal(mean.ravel(), _np(formula.mean).ravel())
+        assert np.array_equal(var.ravel(), _np(formula.var).ravel())
+    (key, original), = cache.items()
+    cache[key] = (original[0] + 1.0, original[1])  # not read: the output stays the kernel's
+    again = normalize(x, "group", backend="torch", groups=4, moments_cache=cache, eps=0.3)
     assert np.array_equal(_np(again.output), _np(first.output)) and again.fused == GN
-
-
-def _ops():
-    from kernels.backend import get_ops
-    return get_ops("torch")
+    shown = group_moments(x, first.sharing, backend="torch", cache={key: original})
+    np.testing.assert_allclose(shown.var, _np(first.var).ravel(), rtol=1e-5)
+    assert not normalize(x, "group", backend="torch", groups=4).warnings
 
 
 def test_batchnorm_statistics_are_read_from_the_cache():
@@ -239,7 +235,7 @@ def test_batchnorm_statistics_are_read_from_the_cache():
     cache = {}
     res = normalize(x, "batch", backend="torch", moments_cache=cache)
     (key, (mean, var)), = cache.items()
-    assert res.fused == BN and not isinstance(cache[key], Reconstructed)
+    assert res.fused == BN
     cache[key] = (mean + 1.0, var)
     shifted = normalize(x, "batch", backend="torch", moments_cache=cache)
     step = 1.0 / np.sqrt(_np(var) + 1e-5).reshape(1, 3, 1, 1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -119,6 +118,7 @@ _WORKERS = min(4, os.cpu_count() or 1)
 
 @functools.lru_cache(maxsize=1)
 def _thread_pool():
+    from concurrent.futures import ThreadPoolExecutor  # imported when first needed: start-up stays short
     return ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="kernels")
 
 

@@ -494,12 +494,13 @@ class TorchOps(Ops):
     def __init__(self, device="cpu"):
         self.torch = torch_or_none()
         self.device = device
+        self._device = self.torch.device(device)
         self.xp = self.torch
 
     def asarray(self, x, dtype=None):
         t = self.torch
         if isinstance(x, t.Tensor):
-            x = x.detach()
+            x = x.detach() if x.requires_grad else x
         elif isinstance(x, np.ndarray) and x.dtype.kind in "fiub":
             if x.dtype.byteorder not in "=|" or (x.dtype.kind == "f" and x.dtype.itemsize > 8):
                 # torch takes native byte order only, and no longdouble
@@ -509,7 +510,7 @@ class TorchOps(Ops):
             x = t.as_tensor(np.asarray(x))
         if dtype is not None:
             x = x.to(dtype)
-        return x.to(self.device)
+        return x if x.device == self._device else x.to(self._device)
 
     def compute_dtype(self, x):
         t = self.torch

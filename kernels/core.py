@@ -83,7 +83,7 @@ def _shape_of(x, name, layout):
             x = np.asarray(x)
         except Exception as exc:
             raise NormError(f"x is not an array ({exc})", method=name, layout=layout) from None
-    shape = tuple(int(s) for s in x.shape)
+    shape = tuple(x.shape)  # Python ints already (numpy's shape, torch.Size)
     kind = x.dtype.kind if isinstance(x, np.ndarray) else ("c" if x.is_complex() else "f")
     if kind not in "fiub":
         raise NormError(f"x has dtype {x.dtype}; a real number type is needed", method=name, shape=shape,

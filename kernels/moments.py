@@ -363,10 +363,12 @@ def fused_standard(ctx, part, eps):
     # a variance within rounding of eps or below (the formula's warnings decide there)
     if not (np.isfinite(mean_np.sum()) and var_np.min() > eps * (1 + 1e-5) and var_np.max() < np.inf):
         return None
-    var = ops.from_small(var_np.astype(mean_np.dtype).reshape(part.stat_shape), like=mean)
     if not folded:
         y = affine(ctx, y)
-    mean, inv = mean.view(part.stat_shape), rstd.view(part.stat_shape)
+    stat = part.stat_shape
+    var = ops.from_small(var_np.astype(mean_np.dtype).reshape(stat), like=mean)
+    mean, inv = (ops.from_small(a.reshape(stat), like=v) if v.device.type == "cpu" else v.view(stat)
+                 for a, v in ((mean_np, mean), (r, rstd)))
     if ctx.moments_cache is not None and moments_key(ops, part, True, x) not in ctx.moments_cache:
         # the views' statistics of this input: the formula's own (exact, whatever eps), computed once
         moments(replace(ctx, warnings=[], overflow=False, finite=None), part, ops.reshape(x, part.expanded_shape))

@@ -351,6 +351,44 @@ class NumpyOps(Ops):
         shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
         return (total / count).reshape(shape).astype(x.dtype, copy=False)
 
+    def standardize_rows(self, x, axes, eps: float, center: bool = True):
+        """(mean, var, output) of the plain standardization (x − mean)·inverse_std(var, eps), or
+        x·inverse_std(mean square, eps) without centering, when every statistics group is a
+        contiguous row of x (the reduced axes end x: LayerNorm, GroupNorm, InstanceNorm, RMSNorm on
+        N, C, ... layouts); None otherwise. One sweep per thread over whole rows: the sums, the
+        centered values written to the output, the squares' sums, the scaling. Every number is the
+        one mean / subtract / mean_of_squares / scale_ give (the same runs summed, the same float32
+        mean subtracted, the same inverse_std), so reusing cached moments gives the same output."""
+        if x.ndim == 0 or x.dtype.kind != "f" or not x.flags.c_contiguous:
+            return None
+        plan = _row_plan(tuple(x.shape), tuple(axes))
+        if plan is None or plan[1]:
+            return None
+        k = plan[2]
+        rows = x.reshape(-1, k)
+        mean = np.zeros(rows.shape[0], x.dtype)
+        var = np.empty(rows.shape[0], x.dtype)
+        out = np.empty(rows.shape, x.dtype)
+
+        def work(s):
+            r, o = rows[s], out[s]
+            if center:
+                m = (_dot_rows(r, False) / k).astype(x.dtype)[:, None]
+                with _inner_buffer(k):
+                    np.subtract(r, m, out=o)
+                mean[s] = m[:, 0]
+                v = (_dot_rows(o, True) / k).astype(x.dtype)
+            else:
+                v = (_dot_rows(r, True) / k).astype(x.dtype)
+            var[s] = v
+            inv = self.inverse_std(v, eps)[:, None]
+            with _inner_buffer(k):
+                np.multiply(o if center else r, inv, out=o)
+
+        _sliced(work, rows)
+        shape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+        return mean.reshape(shape), var.reshape(shape), out.reshape(x.shape)
+
     def _row_sums(self, x, axes, squares: bool):
         """Σx or Σx² over axes (keepdims, float64) when the reduced axes end x (see _row_plan),
         by `_dot_rows`, rows split over threads; None otherwise."""
@@ -449,6 +487,8 @@ class NumpyOps(Ops):
 
     def inverse_std(self, var, eps: float):
         s = var + eps
+        if s.min() > 0:  # the common case: no group to map to 0
+            return 1.0 / np.sqrt(s)
         positive = s > 0
         return np.where(positive, self.rsqrt(np.where(positive, s, 1.0)), 0.0)
 

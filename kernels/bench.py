@@ -40,6 +40,11 @@ SHAPES = {"32K": (8, 16, 16, 16), "2.1M": (32, 64, 32, 32), "25.7M": (32, 64, 11
 GOAL_METHODS = ("batch", "layer", "instance", "group", "rms", "lrn")
 METHODS = GOAL_METHODS + ("pixel", "channel")
 TORCH_GEOMEAN, TORCH_EACH = 1.1, 1.3
+#: Seconds of Python work before each timed call (--gap). 0: back to back, which favours a bare
+#: F.* call: repeated alone it finds torch's threads awake and the interpreter's data in the
+#: caches, where any call that starts and ends with Python work (kernels.normalize, or an
+#: application's) finds neither after a multi-megabyte kernel.
+GAP = 0.0
 NUMPY_EACH, NUMPY_GEOMEAN, NUMPY_OVERHEAD_MS = 2.0, 1.0, 0.1
 
 
@@ -77,9 +82,10 @@ def best_ms(fn, repeats: int) -> float:
     return min(times) * 1000
 
 
-def interleaved(fns: dict, repeats: int, sync) -> dict:
+def interleaved(fns: dict, repeats: int, sync, gap: float = 0.0) -> dict:
     """The fastest call of each function in ms, the functions taking turns (each called twice in
-    a row per turn: the second call sees the caches and heap as the function itself left them)."""
+    a row per turn: the second call sees the caches and heap as the function itself left them).
+    gap: seconds of idleness before each timed call (see GAP)."""
     best = dict.fromkeys(fns, math.inf)
     for fn in fns.values():
         fn()
@@ -87,11 +93,21 @@ def interleaved(fns: dict, repeats: int, sync) -> dict:
     for _ in range(repeats):
         for name, fn in fns.items():
             for _ in range(2):
+                if gap:
+                    busy(gap)
                 start = time.perf_counter()
                 fn()
                 sync()
                 best[name] = min(best[name], time.perf_counter() - start)
     return {name: t * 1000 for name, t in best.items()}
+
+
+def busy(seconds: float):
+    """Python work for `seconds` (the core stays busy, as an application's would; torch's idle
+    threads go to sleep)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
 
 
 def load() -> str:
@@ -136,7 +152,7 @@ def measure(args, torch) -> dict:
                               "copy_numpy_ms": []}
         methods = [m for m in args.methods if m in refs]
         for run in range(args.runs):
-            copies = interleaved({"torch": t.clone, "numpy": x.copy}, repeats, sync)
+            copies = interleaved({"torch": t.clone, "numpy": x.copy}, repeats, sync, args.gap)
             entry["copy_torch_ms"].append(copies["torch"])
             entry["copy_numpy_ms"].append(copies["numpy"])
             for name in methods:
@@ -145,7 +161,7 @@ def measure(args, torch) -> dict:
                        "torch": partial(normalize, t, name, backend="torch", device=device, **p)}
                 if device == "cpu":
                     fns["numpy"] = partial(normalize, x, name, **p)
-                ms = interleaved(fns, repeats, sync)
+                ms = interleaved(fns, repeats, sync, args.gap)
                 m = entry["methods"].setdefault(name, {"F_ms": [], "numpy": [], "torch": [], "numpy_ms": [],
                                                        "torch_ms": []})
                 m["F_ms"].append(ms["F"])
@@ -163,7 +179,7 @@ def report(results: dict, args, torch) -> list:
     """Print the tables; return the missed goals (sentences)."""
     print(f"kernels.normalize time / torch.nn.functional time, float32 NCHW, median of {args.runs} runs "
           f"(spread lowest–highest), torch {torch.__version__} with {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPU cores, device {args.device}")
+          f"{os.cpu_count()} CPU cores, device {args.device}, {args.gap * 1000:g} ms of Python before each call")
     missed, notes = [], []
     for label, entry in results.items():
         shape, size = entry["shape"], int(np.prod(entry["shape"]))
@@ -238,6 +254,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch and NumPy-backend threads (default: torch's)")
     parser.add_argument("--device", default="cpu", help="the torch backend's and torch.nn.functional's device "
                         "(cuda: no NumPy column)")
+    parser.add_argument("--gap", type=float, default=GAP, help="seconds of Python work before each timed call "
+                        "(default 0: back to back)")
     parser.add_argument("--json", help="also write the measurements to this file")
     args = parser.parse_args(argv)
     args.runs = args.runs or (3 if args.quick else 5)

@@ -32,12 +32,14 @@ from .moments import (
     channel_vector,
     fusable,
     fused_batch_moments,
+    fused_mean_square,
     fused_standard,
     group_map,
     group_warnings,
     inverse_std,
     moments,
     per_channel,
+    rows_standard,
     standardize,
     to_stat,
     update_running,
@@ -81,14 +83,15 @@ def _standard(ctx, center=True, eps=None):
     backend torch's fused kernel where one computes the same thing, see moments.fused_standard)."""
     part = ctx.sharing
     eps = ctx.params["eps"] if eps is None else eps
-    fused = fused_standard(ctx, part, eps) if center else None
+    fused = fused_standard(ctx, part, eps) if center else fused_mean_square(ctx, part, eps)
     if fused is not None:
         return fused
     xe = ctx.ops.reshape(ctx.x, part.expanded_shape)
-    m = moments(ctx, part, xe, center=center)
+    fast = rows_standard(ctx, part, xe, eps, center)  # NumPy, every group a row: one sweep per thread
+    m = moments(ctx, part, xe, center=center) if fast is None else fast[0]
     group_warnings(ctx, part, m, eps, center=center)
     inv = inverse_std(ctx.ops, m.var, eps)
-    y = affine(ctx, standardize(ctx, part, xe, m, eps, inv))
+    y = affine(ctx, standardize(ctx, part, xe, m, eps, inv) if fast is None else fast[1])
     inv, mean = to_stat(ctx, part, inv), to_stat(ctx, part, m.mean)
     return dict(output=y, mean=mean, var=to_stat(ctx, part, m.var),
                 group_map=group_map(ctx, part, inv, mean))

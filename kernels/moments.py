@@ -79,6 +79,30 @@ def moments(ctx, part: Partition, xe, center: bool = True) -> Moments:
     return m
 
 
+def rows_standard(ctx, part: Partition, xe, eps: float, center: bool):
+    """(Moments, output before the affine step) from NumpyOps.standardize_rows: one sweep per
+    thread where every statistics group is a contiguous row (LayerNorm, GroupNorm, InstanceNorm,
+    RMSNorm on N, C, ... layouts), the same numbers as moments() + standardize(); kept in the
+    moments cache like moments'. None where it does not apply, where the cache already holds the
+    moments (standardizing from them is cheaper), or where a statistic is not finite (NaN/Inf
+    inputs, overflow: the formula's path decides)."""
+    ops = ctx.ops
+    if ops.name != "numpy":
+        return None
+    key = moments_key(ops, part, center, xe) if ctx.moments_cache is not None else None
+    if cached(ctx, key) is not None:
+        return None
+    fast = ops.standardize_rows(xe, part.reduce_positions, eps, center)
+    if fast is None:
+        return None
+    mean, var, y = fast
+    if not (np.isfinite(mean).all() and np.isfinite(var).all()):
+        return None
+    if key is not None:
+        ctx.moments_cache[key] = (mean, var)
+    return Moments(mean, var, part.group_size), ops.reshape(y, ctx.shape)
+
+
 def _mean_squares(ctx, part, xe, key) -> Moments:
     """The methods that do not center: one pass for the mean squares; NaN/Inf inputs show in them
     (a NaN or infinite value makes its group's mean square so), and are told from overflow then."""
@@ -373,6 +397,51 @@ def fused_standard(ctx, part, eps):
         # the views' statistics of this input: the formula's own (exact, whatever eps), computed once
         moments(replace(ctx, warnings=[], overflow=False, finite=None), part, ops.reshape(x, part.expanded_shape))
     return dict(output=y, mean=mean, var=var, group_map=group_map(ctx, part, inv, mean), fused=name)
+
+
+def fused_mean_square(ctx, part, eps):
+    """The methods that do not center (RMSNorm, and PixelNorm, FRN, custom axes where every group
+    is a contiguous row of x) on torch._fused_rms_norm, the kernel of torch.nn.functional.rms_norm:
+    the output and each row's inverse root mean square in one call; the mean square is recovered
+    as 1/rstd² − eps, and the semantics and fallbacks are fused_standard's. None where it does not
+    apply (a torch without that kernel included)."""
+    ops = ctx.ops
+    if not isinstance(part, Partition) or part.group_size == 1 or part.virtual_batch or not fusable(ctx):
+        return None
+    t, x, eps = ops.torch, ctx.x, float(eps)
+    kernel = getattr(t, "_fused_rms_norm", None)
+    plan = _row_plan(tuple(x.shape), part) if kernel is not None and x.is_contiguous() else None
+    if plan is None:
+        return None
+    try:
+        out, rstd = kernel(x.view(-1, plan), [plan], None, eps)
+    except (RuntimeError, NotImplementedError):
+        return None
+    r = ops.small(rstd)
+    var_np = 1.0 / np.square(r, dtype=np.float64) - eps  # under normalize's errstate: rstd 0 gives inf
+    if not (var_np.min() > eps * (1 + 1e-5) and var_np.max() < np.inf):
+        return None
+    stat = part.stat_shape
+    y = affine(ctx, out.view(ctx.shape))
+    var = ops.from_small(var_np.astype(r.dtype).reshape(stat), like=rstd)
+    inv = ops.from_small(r.reshape(stat), like=rstd) if rstd.device.type == "cpu" else rstd.view(stat)
+    mean = ops.zeros(stat, like=var)
+    if ctx.moments_cache is not None and moments_key(ops, part, False, x) not in ctx.moments_cache:
+        moments(replace(ctx, warnings=[], overflow=False, finite=None), part, ops.reshape(x, part.expanded_shape),
+                center=False)
+    return dict(output=y, mean=mean, var=var, group_map=group_map(ctx, part, inv, mean), fused="torch._fused_rms_norm")
+
+
+@functools.lru_cache(maxsize=256)
+def _row_plan(shape: tuple, part):
+    """K when every statistics group of part is a contiguous run of K elements of a contiguous x
+    of `shape` (the reduced axes, split or not, end the expanded shape), else None."""
+    expanded, reduced = part.expanded_shape, set(part.reduce_positions)
+    k, i = 1, len(expanded)
+    while i > 0 and i - 1 in reduced:
+        i -= 1
+        k *= expanded[i]
+    return k if reduced == set(range(i, len(expanded))) and k > 1 else None
 
 
 def batch_norm_view(ctx, part):

@@ -17,6 +17,7 @@ from .references import reference, torch
 F = torch.nn.functional
 GN, LN = "torch.native_group_norm", "torch.native_layer_norm"
 BN = "torch.batch_norm_update_stats + torch.batch_norm"
+RMS = "torch._fused_rms_norm"
 SHAPES = {"NCHW": (4, 6, 5, 3), "NHWC": (4, 5, 3, 6), "NCL": (4, 6, 7), "NLC": (4, 7, 6), "NCDHW": (2, 6, 3, 4, 2),
           "NDHWC": (2, 3, 4, 2, 6), "HWCN": (5, 3, 6, 4)}
 CHANNEL_LAST = ("NHWC", "NLC", "NDHWC")
@@ -26,7 +27,8 @@ def expected_kernel(name, layout):
     if layout == "HWCN":
         return ""
     return {"batch": BN, "layer": GN, "instance": GN, "group": GN, "lrn": "torch.nn.functional.avg_pool3d",
-            "channel": LN if layout in CHANNEL_LAST else ""}.get(name, "")
+            "channel": LN if layout in CHANNEL_LAST else "", "rms": RMS,
+            "pixel": RMS if layout in CHANNEL_LAST else ""}.get(name, "")
 
 
 def without_fused(monkeypatch, fn):
@@ -45,7 +47,8 @@ def _lrn_applies(name, layout):
     return name != "lrn" or layout in ("NCHW", "NCL", "NCDHW")
 
 
-CASES = [(name, layout) for name in ("batch", "layer", "instance", "group", "channel", "lrn") for layout in SHAPES]
+CASES = [(name, layout) for name in ("batch", "layer", "instance", "group", "channel", "lrn", "rms", "pixel")
+         for layout in SHAPES]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -123,6 +126,23 @@ def test_degenerate_groups_take_the_formula(name):
     res = normalize(tiny, name, backend="torch", eps=1e-5)
     assert any("below eps" in w for w in res.warnings)
     assert res.fused == ("" if name != "batch" else BN)  # BatchNorm's statistics are exact: it only warns
+
+
+def test_rms_kernel_falls_back_where_the_mean_square_is_degenerate():
+    zeros = np.zeros((2, 4, 3, 3), np.float32)
+    res = normalize(zeros, "rms", backend="torch", eps=0.0)
+    assert res.fused == "" and np.all(_np(res.output) == 0) and any("mean square 0" in w for w in res.warnings)
+    tiny = generate("normal", (2, 4, 3, 3), seed=0) * np.float32(1e-4)
+    res = normalize(tiny, "rms", backend="torch", eps=1e-5)
+    assert res.fused == "" and any("below eps" in w for w in res.warnings)
+    x = generate("normal", (2, 4, 3, 3), seed=0)
+    x[1, 2, 0, 0] = np.nan
+    res = normalize(x, "rms", backend="torch")
+    assert res.fused == "" and any("NaN/Inf" in w for w in res.warnings)
+    res = normalize(generate("normal", (2, 4, 3, 3), seed=1), "rms", backend="torch", weight=np.arange(1.0, 5.0))
+    assert res.fused == RMS  # the weight after the kernel
+    np.testing.assert_allclose(_np(res.output), normalize(generate("normal", (2, 4, 3, 3), seed=1), "rms",
+                                                          weight=np.arange(1.0, 5.0)).output, rtol=2e-4, atol=2e-5)
 
 
 def test_batchnorm_eps_zero_without_zero_variance_stays_fused():
@@ -244,7 +264,8 @@ def test_batchnorm_statistics_are_read_from_the_cache():
 
 def test_the_formula_is_used_for_methods_without_a_kernel():
     x = generate("shifted", (4, 6, 5, 3), seed=0)
-    for name in set(METHODS) - {"batch", "layer", "instance", "group", "lrn"}:
+    for name in set(METHODS) - {"batch", "layer", "instance", "group", "lrn", "rms", "frn"}:
         assert normalize(x, name, backend="torch").fused == "", name
+    assert normalize(x, "frn", backend="torch").fused == RMS  # a mean square over each (sample, channel) row
     assert normalize(x, "ghost_batch", backend="torch", virtual_batch=2).fused == ""
     assert normalize(x, "custom", backend="torch", axes="CHW", groups=2).fused == GN  # GroupNorm by another name

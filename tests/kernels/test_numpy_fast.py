@@ -103,3 +103,28 @@ def test_prepare_keeps_settings_but_not_their_mistakes():
     weight = np.arange(6.0)
     assert prepare("batch", (4, 6, 5, 5), weight=weight)[1]["weight"] is weight
     assert prepare("minmax", [4, 6, 5, 5], feature_range=[-1, 1])[1]["feature_range"] == (-1.0, 1.0)
+
+
+@pytest.mark.parametrize("threads", [False, True])
+@pytest.mark.parametrize("center", [True, False])
+@pytest.mark.parametrize("shape,axes", [((4, 3, 2, 32, 16), (2, 3, 4)), ((8, 6, 300), (2,)), ((2, 5000), (1,))])
+def test_one_sweep_standardizing_equals_the_steps(shape, axes, center, threads, monkeypatch):
+    """NumpyOps.standardize_rows gives the very numbers of mean / subtract / mean_of_squares /
+    scale_ (so a cached mean and variance reproduce its output exactly)."""
+    if threads:
+        monkeypatch.setattr(kb, "PARALLEL_ELEMENTS", 1 << 10)
+    x = (np.random.default_rng(2).standard_normal(shape) * 3 + 1).astype(np.float32)
+    x[0] = 0.5  # a constant group: variance 0, output 0 with eps=0
+    ops = NumpyOps()
+    for eps in (1e-5, 0.0):
+        mean, var, out = ops.standardize_rows(x, axes, eps, center)
+        if center:
+            m = ops.mean(x, axes)
+            d = ops.subtract(x, m)
+            v = ops.mean_of_squares(d, axes)
+            expected = ops.scale_(d, ops.inverse_std(v, eps))
+        else:
+            m, v = np.zeros_like(mean), ops.mean_of_squares(x, axes)
+            expected = x * ops.inverse_std(v, eps)
+        assert np.array_equal(mean, m) and np.array_equal(var, v) and np.array_equal(out, expected)
+        assert np.all(np.isfinite(out))

@@ -399,6 +399,12 @@ def fused_standard(ctx, part, eps):
     return dict(output=y, mean=mean, var=var, group_map=group_map(ctx, part, inv, mean), fused=name)
 
 
+#: Above this many elements the mean-square methods keep the formula on the CPU too: there
+#: torch._fused_rms_norm makes a temporary the size of x (2x slower than the formula's one pass
+#: for the statistics and one for the output, at 25.7M elements), below it is the faster of the two.
+RMS_KERNEL_MAX = 1 << 22
+
+
 def fused_mean_square(ctx, part, eps):
     """The methods that do not center (RMSNorm, and PixelNorm, FRN, custom axes where every group
     is a contiguous row of x) on torch._fused_rms_norm, the kernel of torch.nn.functional.rms_norm:
@@ -406,7 +412,8 @@ def fused_mean_square(ctx, part, eps):
     as 1/rstd² − eps, and the semantics and fallbacks are fused_standard's. None where it does not
     apply (a torch without that kernel included)."""
     ops = ctx.ops
-    if not isinstance(part, Partition) or part.group_size == 1 or part.virtual_batch or not fusable(ctx):
+    if (not isinstance(part, Partition) or part.group_size == 1 or part.virtual_batch or not fusable(ctx)
+            or ctx.x.numel() > RMS_KERNEL_MAX):
         return None
     t, x, eps = ops.torch, ctx.x, float(eps)
     kernel = getattr(t, "_fused_rms_norm", None)

@@ -145,6 +145,14 @@ def test_rms_kernel_falls_back_where_the_mean_square_is_degenerate():
                                                           weight=np.arange(1.0, 5.0)).output, rtol=2e-4, atol=2e-5)
 
 
+def test_large_mean_square_methods_keep_the_formula(monkeypatch):
+    x = generate("normal", (2, 4, 8, 8), seed=0)
+    monkeypatch.setattr(km, "RMS_KERNEL_MAX", 100)
+    res = normalize(x, "rms", backend="torch")
+    assert res.fused == ""
+    np.testing.assert_allclose(_np(res.output), normalize(x, "rms").output, rtol=2e-4, atol=2e-5)
+
+
 def test_batchnorm_eps_zero_without_zero_variance_stays_fused():
     x = generate("normal", (4, 3, 2, 2), seed=0)
     res = normalize(x, "batch", backend="torch", eps=0.0)

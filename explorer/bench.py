@@ -5,6 +5,7 @@ repainted, p50 and p95 per shape and backend (a slider drag: eps; a new input: s
 the GUI thread is blocked while a slider is dragged over a 25M-element tensor.
 
     python -m explorer.bench [--quick] [--backends numpy,torch] [--shapes 32K,2.1M] [--changes eps,seed] [--repeats 30]
+                             [--device cuda]
     python -m explorer.bench --startup [--importtime]      # start-up only (and where its imports go)
     python -m explorer.bench --no-startup ...              # latency only
 """
@@ -80,9 +81,11 @@ CHANGES = {"eps": lambda k: dict(params={"eps": 1e-5 * (1 + (k % 7))}), "seed": 
 WARMUP = 3  # updates before timing: the first ones grow the heap (page faults) for this shape
 
 
-def measure(window, app, recorder, shape, backend: str, repeats: int, change: str = "eps") -> tuple:
+def measure(window, app, recorder, shape, backend: str, repeats: int, change: str = "eps",
+            device: str = "cpu") -> tuple:
     state = window.state
-    update_latency(window, app, recorder, dict(method="batch", shape=shape, backend=backend, device="cpu", params={},
+    device = device if backend == "torch" else "cpu"
+    update_latency(window, app, recorder, dict(method="batch", shape=shape, backend=backend, device=device, params={},
                                                seed=0))
     samples, computes, normalizes = [], [], []
     for k in range(-WARMUP, repeats):
@@ -274,6 +277,7 @@ def main(argv=None) -> int:
     parser.add_argument("--changes", default=",".join(CHANGES), help="what each update changes: eps (a slider "
                         "drag over the same input), seed (a new input each time)")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no 25M drag")
+    parser.add_argument("--device", default="cpu", help="the torch backend's device (cuda: the GPU path)")
     parser.add_argument("--startup", action="store_true", help="only the start-up figures")
     parser.add_argument("--no-startup", action="store_true", help="no start-up figures")
     parser.add_argument("--importtime", action="store_true", help="with the start-up figures, where "
@@ -312,8 +316,10 @@ def main(argv=None) -> int:
                 if backend not in available_backends():
                     continue
                 p50, p95, worker, norm = measure(window, app, recorder, shape, backend,
-                                                 repeats if label != "8.4M" else max(5, repeats // 2), change)
-                print(f"{label:>9} {str(shape):>18} {backend:>8} {p50:8.1f} {p95:8.1f} {worker:10.1f} {norm:13.1f}")
+                                                 repeats if label != "8.4M" else max(5, repeats // 2), change,
+                                                 args.device)
+                name = backend if backend == "numpy" or args.device == "cpu" else f"{backend}:{args.device}"
+                print(f"{label:>9} {str(shape):>18} {name:>8} {p50:8.1f} {p95:8.1f} {worker:10.1f} {norm:13.1f}")
     if not args.quick:
         gap, updates, results = drag_blocking(window, app, recorder)
         print(f"\ndragging eps over {int(np.prod(DRAG_SHAPE)):,} elements for 3 s (numpy): {updates} updates, "

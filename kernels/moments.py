@@ -399,9 +399,9 @@ def fused_standard(ctx, part, eps):
     return dict(output=y, mean=mean, var=var, group_map=group_map(ctx, part, inv, mean), fused=name)
 
 
-#: Above this many elements the mean-square methods keep the formula on the CPU too: there
+#: Above this many elements the mean-square methods keep the formula: on the CPU,
 #: torch._fused_rms_norm makes a temporary the size of x (2x slower than the formula's one pass
-#: for the statistics and one for the output, at 25.7M elements), below it is the faster of the two.
+#: for the statistics and one for the output, at 25.7M elements); below it is the faster of the two.
 RMS_KERNEL_MAX = 1 << 22
 
 
@@ -417,7 +417,7 @@ def fused_mean_square(ctx, part, eps):
         return None
     t, x, eps = ops.torch, ctx.x, float(eps)
     kernel = getattr(t, "_fused_rms_norm", None)
-    plan = _row_plan(tuple(x.shape), part) if kernel is not None and x.is_contiguous() else None
+    plan = _group_rows(part) if kernel is not None and x.is_contiguous() else None
     if plan is None:
         return None
     try:
@@ -440,9 +440,9 @@ def fused_mean_square(ctx, part, eps):
 
 
 @functools.lru_cache(maxsize=256)
-def _row_plan(shape: tuple, part):
+def _group_rows(part):
     """K when every statistics group of part is a contiguous run of K elements of a contiguous x
-    of `shape` (the reduced axes, split or not, end the expanded shape), else None."""
+    (the reduced axes, split or not, end the expanded shape), else None."""
     expanded, reduced = part.expanded_shape, set(part.reduce_positions)
     k, i = 1, len(expanded)
     while i > 0 and i - 1 in reduced:

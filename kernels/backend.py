@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import os
+import sys
 
 import numpy as np
 
@@ -32,9 +34,21 @@ def torch_or_none():
     return _import_torch()[0]
 
 
+def _torch_unimported_but_found() -> bool:
+    """torch is installed but not imported yet: its module is found without running it (importing
+    torch takes about a second, which a window listing its backends should not wait for)."""
+    if "torch" in sys.modules:
+        return False
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def torch_missing_reason() -> str:
-    """Why the torch backend is unavailable ('' when it is available)."""
-    return _import_torch()[1]
+    """Why the torch backend is unavailable ('' when it is available). An installed torch that is
+    not imported yet counts as available; an install too broken to import says so when it is used."""
+    return "" if _torch_unimported_but_found() else _import_torch()[1]
 
 
 def is_torch_tensor(x) -> bool:
@@ -43,7 +57,8 @@ def is_torch_tensor(x) -> bool:
 
 
 def available_backends() -> tuple[str, ...]:
-    return BACKENDS if torch_or_none() is not None else ("numpy",)
+    """("numpy", "torch") when torch is installed (found, not imported: see torch_missing_reason)."""
+    return BACKENDS if _torch_unimported_but_found() or torch_or_none() is not None else ("numpy",)
 
 
 def available_devices(backend: str = "torch") -> list[str]:

@@ -37,8 +37,11 @@ def torch_or_none():
 def _torch_unimported_but_found() -> bool:
     """torch is installed but not imported yet: its module is found without running it (importing
     torch takes about a second, which a window listing its backends should not wait for)."""
-    if "torch" in sys.modules:
-        return False
+    return "torch" not in sys.modules and _torch_found()
+
+
+@functools.cache
+def _torch_found() -> bool:
     try:
         return importlib.util.find_spec("torch") is not None
     except (ImportError, ValueError):

@@ -4,6 +4,7 @@ they return and the `NormError` they raise."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,6 +49,9 @@ class Result:
         its parameters in its own names and meaning; `params` then holds the equivalent kernels
         (torch-meaning) parameters. "torch" and None for a plain call.
     warnings: human-readable sentences for anything odd; empty when nothing is.
+    fused: the torch kernel(s) that computed the output on the torch backend (e.g.
+        "torch.native_group_norm"), or "" where the formula was composed from element-wise
+        operations (the NumPy backend; the torch backend where no kernel computes the same thing).
     """
 
     output: Any
@@ -69,6 +73,7 @@ class Result:
     group_map: Any = None
     framework: str = "torch"
     framework_params: dict | None = None
+    fused: str = ""
 
 
 def get_method(name: str) -> Method:
@@ -83,7 +88,7 @@ def _shape_of(x, name, layout):
             x = np.asarray(x)
         except Exception as exc:
             raise NormError(f"x is not an array ({exc})", method=name, layout=layout) from None
-    shape = tuple(int(s) for s in x.shape)
+    shape = tuple(x.shape)  # Python ints already (numpy's shape, torch.Size)
     kind = x.dtype.kind if isinstance(x, np.ndarray) else ("c" if x.is_complex() else "f")
     if kind not in "fiub":
         raise NormError(f"x has dtype {x.dtype}; a real number type is needed", method=name, shape=shape,
@@ -99,7 +104,47 @@ def _shape_of(x, name, layout):
 
 def prepare(method: str, shape, layout: str = "NCHW", training: bool = True, **params):
     """(Method, resolved params, sharing, layout) for a shape, without data; NormError on bad
-    arguments. In eval mode the BatchNorm family shares one running statistic per channel."""
+    arguments. In eval mode the BatchNorm family shares one running statistic per channel.
+
+    What depends only on (method, shape, layout, training, the non-array parameters) is
+    computed once and kept (`_prepared`): a slider drag or a benchmark loop pays for the
+    validation and the partition once. The resolved dict is a fresh copy on every call."""
+    get_method(method)
+    array_params = _array_params(method)
+    arrays = {k: v for k, v in params.items() if k in array_params} if params else {}
+    scalars = tuple((k, type(v), v) for k, v in params.items() if k not in arrays)
+    try:
+        key = (method, tuple(shape) if isinstance(shape, (tuple, list)) else shape, layout, bool(training), scalars)
+        hash(key)
+    except TypeError:  # an unhashable value (a list for a range, ...): checked without the cache
+        key = None
+    if key is None:
+        m, resolved, sharing, layout = _prepare(method, shape, layout, bool(training), params)
+    else:
+        m, resolved, sharing, layout = _prepared(key)
+    resolved = dict(resolved)
+    resolved.update(arrays)
+    return m, resolved, sharing, layout
+
+
+@functools.cache
+def _array_params(method: str) -> frozenset:
+    """Names of the method's parameters that take arrays (weight, bias): passed through, never hashed."""
+    return frozenset(p.name for p in METHODS[method].params if p.kind == "array")
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(layout: str) -> str:
+    return check_layout(layout)
+
+
+@functools.lru_cache(maxsize=256)
+def _prepared(key):
+    method, shape, layout, training, scalars = key
+    return _prepare(method, shape, layout, training, {k: v for k, _, v in scalars})
+
+
+def _prepare(method, shape, layout, training, params):
     m = get_method(method)
     try:
         layout = check_layout(layout)
@@ -157,7 +202,7 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
                                    moments_cache=moments_cache, **params)
     get_method(method)
     try:
-        layout = check_layout(layout)
+        layout = _layout(layout) if isinstance(layout, str) else check_layout(layout)
     except ValueError as exc:
         raise NormError(str(exc), method=method) from None
     x, shape = _shape_of(x, method, layout)
@@ -204,7 +249,7 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
                   backend=ops.name, device=ops.device, params=resolved, training=bool(training), sharing=sharing,
                   warnings=ctx.warnings, stats=out.get("stats", {}), running_mean=out.get("running_mean"),
                   running_var=out.get("running_var"), num_batches_tracked=out.get("num_batches_tracked"),
-                  group_map=out.get("group_map"))
+                  group_map=out.get("group_map"), fused=out.get("fused", ""))
 
 
 def shared_mask(method: str, shape, index, layout: str = "NCHW", training: bool = True, **params) -> np.ndarray:

@@ -27,12 +27,19 @@ from .code import (
 from .layouts import BATCH, CHANNEL, permutation, spatial_axes
 from .moments import (
     affine,
+    batch_norm_transform,
+    batch_norm_view,
     channel_vector,
+    fusable,
+    fused_batch_moments,
+    fused_mean_square,
+    fused_standard,
     group_map,
     group_warnings,
     inverse_std,
     moments,
     per_channel,
+    rows_standard,
     standardize,
     to_stat,
     update_running,
@@ -72,15 +79,20 @@ LN_NCHW = ("LayerNorm on NCHW in torch (nn.LayerNorm([C, H, W])) normalizes each
 # -- shared pieces of the compute functions ----------------------------------------------
 
 def _standard(ctx, center=True, eps=None):
-    """The plain path: moments over the partition, standardize, affine step."""
+    """The plain path: moments over the partition, standardize, affine step (on the torch
+    backend torch's fused kernel where one computes the same thing, see moments.fused_standard)."""
     part = ctx.sharing
     eps = ctx.params["eps"] if eps is None else eps
+    fused = fused_standard(ctx, part, eps) if center else fused_mean_square(ctx, part, eps)
+    if fused is not None:
+        return fused
     xe = ctx.ops.reshape(ctx.x, part.expanded_shape)
-    m = moments(ctx, part, xe, center=center)
+    fast = rows_standard(ctx, part, xe, eps, center)  # NumPy, every group a row: one sweep per thread
+    m = moments(ctx, part, xe, center=center) if fast is None else fast[0]
     group_warnings(ctx, part, m, eps, center=center)
-    y = affine(ctx, standardize(ctx, part, xe, m, eps))
-    inv = to_stat(ctx, part, inverse_std(ctx.ops, m.var, eps))
-    mean = to_stat(ctx, part, m.mean)
+    inv = inverse_std(ctx.ops, m.var, eps)
+    y = affine(ctx, standardize(ctx, part, xe, m, eps, inv) if fast is None else fast[1])
+    inv, mean = to_stat(ctx, part, inv), to_stat(ctx, part, m.mean)
     return dict(output=y, mean=mean, var=to_stat(ctx, part, m.var),
                 group_map=group_map(ctx, part, inv, mean))
 
@@ -113,8 +125,12 @@ def _eval_with_running(ctx):
     eps = ctx.params["eps"]
     mean, var = per_channel(ctx, rm, "running_mean"), per_channel(ctx, rv, "running_var")
     inv = inverse_std(ctx.ops, var, eps)
-    y = affine(ctx, (ctx.x - mean) * inv)
-    return dict(output=y, mean=mean, var=var, group_map=group_map(ctx, ctx.sharing, inv, mean))
+    xc = batch_norm_view(ctx, ctx.sharing)
+    y = batch_norm_transform(ctx, xc, mean, var, eps) if xc is not None else None
+    out = dict(fused="torch.batch_norm") if y is not None else {}
+    if y is None:
+        y = affine(ctx, (ctx.x - mean) * inv)
+    return dict(output=y, mean=mean, var=var, group_map=group_map(ctx, ctx.sharing, inv, mean), **out)
 
 
 def _batch_training(ctx, renorm=False):
@@ -124,7 +140,10 @@ def _batch_training(ctx, renorm=False):
     part = ctx.sharing
     eps = p["eps"]
     xe = ops.reshape(ctx.x, part.expanded_shape)
-    m = moments(ctx, part, xe)
+    xc = None if renorm else batch_norm_view(ctx, part)  # torch's BatchNorm kernels, where they apply
+    m = fused_batch_moments(ctx, part, xc) if xc is not None else None
+    xc = xc if m is not None else None
+    m = m if m is not None else moments(ctx, part, xe)
     if part.group_size == 1:
         ctx.warn("one value per channel in training (N=1 and a single position): torch raises 'Expected more "
                  "than 1 value per channel when training'. The batch mean equals the value and the variance is "
@@ -138,9 +157,14 @@ def _batch_training(ctx, renorm=False):
     if eps == 0:
         ctx.warn("torch refuses eps=0 for BatchNorm in training ('batch_norm eps must be positive during "
                  "training'); the explorer computes it anyway")
-    y = standardize(ctx, part, xe, m, eps)
-    mean, inv = to_stat(ctx, part, m.mean), to_stat(ctx, part, inverse_std(ops, m.var, eps))
+    inv_e = inverse_std(ops, m.var, eps)
+    mean, inv = to_stat(ctx, part, m.mean), to_stat(ctx, part, inv_e)
     out = dict(mean=mean, var=to_stat(ctx, part, m.var), stats={})
+    y = batch_norm_transform(ctx, xc, m.mean, m.var, eps) if xc is not None else None  # output, affine included
+    if y is not None:
+        out["fused"] = "torch.batch_norm_update_stats + torch.batch_norm"
+    else:
+        y = standardize(ctx, part, xe, m, eps, inv_e)
     scale, shift = inv, 0.0
     track = ctx.running_mean is not None or ctx.running_var is not None or renorm
     if track:
@@ -158,7 +182,7 @@ def _batch_training(ctx, renorm=False):
         if part.group_size == 1 and p["momentum_convention"] == "torch":
             ctx.warn("running_var was not updated: one value per channel has no unbiased variance")
         out.update(running_mean=rm, running_var=rv, num_batches_tracked=nbt)
-    out["output"] = affine(ctx, y)
+    out["output"] = y if "fused" in out else affine(ctx, y)
     out["group_map"] = group_map(ctx, part, scale, mean, shift)
     return out
 
@@ -224,6 +248,12 @@ def _compute_lrn(ctx):
     ops, p = ctx.ops, ctx.params
     x, size = ctx.x, p["size"]
     cpos, channels = ctx.layout.index(CHANNEL), dict(zip(ctx.layout, ctx.shape))[CHANNEL]
+    fast = ops.local_response(x, cpos, size, p["alpha"], p["beta"], p["k"]) if ops.name == "numpy" or fusable(ctx) \
+        else None  # the common case in a few passes; NaN/Inf, overflow and 0/0 take the formula below
+    if fast is not None:
+        window_mean, y = fast
+        return dict(output=y, mean=ops.zeros(ctx.shape, like=x), var=window_mean,
+                    fused="torch.nn.functional.avg_pool3d" if ops.name == "torch" else "")
     finite = ops.isfinite(x)
     bad = prod(ctx.shape) - ops.count(finite)
     if bad and ctx.nonfinite == "omit":

@@ -538,6 +538,9 @@ class NumpyOps(Ops):
     def finfo_eps(self, x):
         return float(np.finfo(x.dtype).eps)
 
+    def finfo_max(self, x):
+        return float(np.finfo(x.dtype).max) if x.dtype.kind == "f" else float("inf")
+
     def small(self, a) -> np.ndarray:
         """A statistic-sized array as a NumPy array (itself)."""
         return np.asarray(a)
@@ -757,6 +760,9 @@ class TorchOps(Ops):
 
     def finfo_eps(self, x):
         return float(self.torch.finfo(x.dtype).eps)
+
+    def finfo_max(self, x):
+        return float(self.torch.finfo(x.dtype).max) if x.is_floating_point() else float("inf")
 
     def histogram(self, x, lo, hi, bins, clip=False):
         # histc counts values equal to `hi` in the last bin and drops those outside [lo, hi]

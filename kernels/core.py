@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field, replace
+from math import prod
 from typing import Any
 
 import numpy as np
 
 from .backend import get_ops, is_torch_tensor
-from .layouts import check_layout
+from .checks import cannot_overflow, check_arrays, nonfinite_output
+from .layouts import BATCH, CHANNEL, check_layout
 from .methods import METHODS
 from .registry import Context, Method, resolve_params
+from .special_inputs import empty, eval_hint, tracked_instance_eval, unbatched
 
 NONFINITE_POLICIES = ("omit", "propagate")
+#: shared_mask builds a boolean array of x's shape: at most this many elements (128 MB).
+MAX_MASK_ELEMENTS = 1 << 27
 
 
 class NormError(ValueError):
@@ -96,9 +101,9 @@ def _shape_of(x, name, layout):
     if len(shape) != len(layout):
         raise NormError(f"x has {len(shape)} axes but layout {layout} names {len(layout)}", method=name,
                         shape=shape, layout=layout)
-    empty = [a for a, s in zip(layout, shape) if s == 0]
-    if empty:
-        raise NormError(f"axis {', '.join(empty)} has size 0", method=name, shape=shape, layout=layout)
+    if getattr(x, "is_meta", False):
+        raise NormError("x is a meta tensor: it has a shape but no values to normalize; use prepare() or "
+                        "shared_mask() for what depends on the shape alone", method=name, shape=shape, layout=layout)
     return x, shape
 
 
@@ -200,16 +205,32 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
                                    running_mean=running_mean, running_var=running_var,
                                    num_batches_tracked=num_batches_tracked, nonfinite=nonfinite,
                                    moments_cache=moments_cache, **params)
-    get_method(method)
+    m = get_method(method)
+    if isinstance(layout, str) and BATCH not in layout and CHANNEL in layout and m.family == "activation" \
+            and not m.running_stats:
+        return unbatched(normalize, x, method, layout, backend=backend, device=device, training=training,
+                         running_mean=running_mean, running_var=running_var,
+                         num_batches_tracked=num_batches_tracked, nonfinite=nonfinite, **params)
+    if method == "instance" and not training and (running_mean is not None or running_var is not None):
+        return tracked_instance_eval(normalize, x, layout, backend=backend, device=device, running_mean=running_mean,
+                                     running_var=running_var, nonfinite=nonfinite, **params)
     try:
         layout = _layout(layout) if isinstance(layout, str) else check_layout(layout)
     except ValueError as exc:
         raise NormError(str(exc), method=method) from None
     x, shape = _shape_of(x, method, layout)
+    if 0 in shape:
+        return empty(x, method, layout, shape, backend, device, training, running_mean, running_var,
+                     num_batches_tracked, params)
     m, resolved, sharing, layout = prepare(method, shape, layout, training=bool(training), **params)
 
     def fail(reason):
         return NormError(reason, method=method, shape=shape, layout=layout)
+
+    try:
+        check_arrays(method, layout, shape, resolved, {"running_mean": running_mean, "running_var": running_var})
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
     if nonfinite not in NONFINITE_POLICIES:
         raise fail(f"nonfinite={nonfinite!r} is not one of {', '.join(NONFINITE_POLICIES)}")
@@ -244,7 +265,17 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
     except ValueError as exc:
         raise fail(str(exc)) from None
     output = out["output"] if ctx.finite is None else ops.where(ctx.finite, out["output"], 0.0)
-    output = ops.astype(output, input_dtype) if keep_dtype else output
+    if keep_dtype:
+        with np.errstate(over="ignore"):  # values beyond float16 become Inf: said below, not by NumPy
+            output = ops.astype(output, input_dtype)
+    limit = float(ops.finfo_max(output))
+    stats_finite = ops.all(ops.isfinite(out["var"])) and ops.all(ops.isfinite(out["mean"]))
+    if not cannot_overflow(method, resolved, bool(training), m.running_stats, getattr(sharing, "group_size", 0),
+                           stats_finite, limit):
+        told = any("NaN/Inf value(s)" in w for w in ctx.warnings)
+        hint = eval_hint(ops, out, resolved) if m.running_stats and not training else ""
+        output = nonfinite_output(ops, xb, output, nonfinite, ctx.warn, str(output.dtype).replace("torch.", ""),
+                                  hint, told)
     return Result(output=output, mean=out["mean"], var=out["var"], method=method, layout=layout, shape=shape,
                   backend=ops.name, device=ops.device, params=resolved, training=bool(training), sharing=sharing,
                   warnings=ctx.warnings, stats=out.get("stats", {}), running_mean=out.get("running_mean"),
@@ -265,4 +296,8 @@ def shared_mask(method: str, shape, index, layout: str = "NCHW", training: bool 
     if len(index) != len(sharing.shape) or not all(-s <= i < s for i, s in zip(index, sharing.shape)):
         raise NormError(f"index {index} is outside the shape", method=method, shape=sharing.shape, layout=layout)
     index = tuple(i % s for i, s in zip(index, sharing.shape))
+    if prod(sharing.shape) > MAX_MASK_ELEMENTS:
+        raise NormError(f"a mask of {prod(sharing.shape):,} elements is over the {MAX_MASK_ELEMENTS:,} this builds; "
+                        f"the sharing's box_of(index) gives the group's extent without one", method=method,
+                        shape=sharing.shape, layout=layout)
     return sharing.mask(index)

@@ -198,10 +198,12 @@ def _affine_operand(ctx, value, name):
     if v.ndim == 1 and v.shape[0] == channels:
         return per_channel(ctx, v, name)
     try:
-        _ = (ctx.ops.zeros(ctx.shape, like=ctx.x) + v).shape
-    except (ValueError, RuntimeError):
+        fits = np.broadcast_shapes(tuple(ctx.shape), tuple(v.shape)) == tuple(ctx.shape)
+    except ValueError:
+        fits = False
+    if not fits:  # never a new output shape: torch refuses what would broadcast x itself
         raise ValueError(f"{name} of shape {tuple(v.shape)} fits neither one value per channel (C={channels}) "
-                         f"nor the tensor's shape") from None
+                         f"nor the tensor's shape")
     return v
 
 
@@ -218,9 +220,11 @@ def group_map(ctx, part: Partition, scale, center, shift=0.0):
         if value is None:
             continue
         operand = _affine_operand(ctx, value, name)
-        per_channel_ok = CHANNEL not in part.reduce and tuple(operand.shape) == tuple(
-            s if ax == CHANNEL else 1 for ax, s in zip(ctx.layout, ctx.shape))
-        if operand.ndim != 0 and not per_channel_ok:
+        # one value per group: the operand does not vary along any axis the groups reduce over
+        # (per channel for BatchNorm, per (sample, channel) for InstanceNorm and AdaIN)
+        constant = operand.ndim == len(ctx.layout) and all(
+            size == 1 for ax, size in zip(ctx.layout, operand.shape) if ax in part.reduce)
+        if operand.ndim != 0 and not constant:
             return None
         if name == "weight":
             a, b = a * operand, b * operand

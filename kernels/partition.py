@@ -42,6 +42,7 @@ class Partition:
     reduce: str
     groups: int = 1
     virtual_batch: int = 0
+    batch_chunk: str = "virtual batch"  # what the chunks of N are called in words ("sample group")
 
     def __post_init__(self):
         size = dict(zip(self.layout, self.shape))
@@ -167,9 +168,9 @@ class Partition:
         kept, over = [], []
         block_n, block_c = self._split(BATCH), self._split(CHANNEL)
         if BATCH in self.reduce:
-            over.append(f"the {block_n} samples of its virtual batch" if block_n else "all samples")
+            over.append(f"the {block_n} samples of its {self.batch_chunk}" if block_n else "all samples")
             if block_n:
-                kept.append(f"virtual batch of {block_n} samples")
+                kept.append(f"{self.batch_chunk} of {block_n} samples")
         else:
             kept.append("sample")
         if CHANNEL in self.reduce:

@@ -43,11 +43,11 @@ def test_the_installed_wheel_runs_from_another_folder(wheel, tmp_path):
     code = ("import kernels, explorer, numpy as np\n"
             "from kernels import generate\n"
             "from explorer.main_window import ICON\n"
-            "assert kernels.__file__.startswith(%r), kernels.__file__\n"
+            f"assert kernels.__file__.startswith({str(site)!r}), kernels.__file__\n"
             "x = generate('image', (2, 3, 16, 16), seed=0)\n"
             "assert x.shape == (2, 3, 16, 16) and np.isfinite(x).all() and x.std() > 0\n"
             "assert ICON.is_file(), ICON\n"
-            "print('ok')\n") % str(site)
+            "print('ok')\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -272,7 +272,8 @@ def test_batchnorm_statistics_are_read_from_the_cache():
 
 def test_the_formula_is_used_for_methods_without_a_kernel():
     x = generate("shifted", (4, 6, 5, 3), seed=0)
-    for name in set(METHODS) - {"batch", "layer", "instance", "group", "lrn", "rms", "frn"}:
+    for name in set(METHODS) - {"batch", "layer", "instance", "group", "lrn", "rms", "frn", "adain",
+                                "conditional_batch"}:
         assert normalize(x, name, backend="torch").fused == "", name
     assert normalize(x, "frn", backend="torch").fused == RMS  # a mean square over each (sample, channel) row
     assert normalize(x, "ghost_batch", backend="torch", virtual_batch=2).fused == ""

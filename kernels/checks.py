@@ -77,10 +77,11 @@ def _max_abs(value, default: float) -> float:
 
 
 def cannot_overflow(method: str, params: dict, training: bool, running_stats: bool, group_size: int,
-                    stats_finite: bool, limit: float) -> bool:
+                    stats_finite, limit: float) -> bool:
     """True where the output is bounded below `limit` (the output dtype's largest value) without
-    reading it: training-mode standardizing with finite statistics and a moderate γ, β."""
-    if method not in STANDARDIZING or not stats_finite or (running_stats and not training):
+    reading it: training-mode standardizing with finite statistics (`stats_finite()`, asked last:
+    on a GPU it waits for the device) and a moderate γ, β."""
+    if method not in STANDARDIZING or (running_stats and not training):
         return False
     if method == "frn" and params.get("tlu") and not abs(params.get("tau", 0.0)) < limit / 2:
         return False
@@ -88,7 +89,7 @@ def cannot_overflow(method: str, params: dict, training: bool, running_stats: bo
     if method == "batch_renorm":
         spread = spread * params["rmax"] + params["dmax"]
     bound = spread * _max_abs(params.get("weight"), 1.0) + _max_abs(params.get("bias"), 0.0)
-    return bound < limit / 2
+    return bound < limit / 2 and stats_finite()
 
 
 def nonfinite_output(ops, x, output, nonfinite: str, warn, dtype_name: str, hint: str = "", told: bool = False):

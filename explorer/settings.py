@@ -268,8 +268,10 @@ class Settings:
         _check_file_layout(new)
         new["shape"] = _shape_for(self, new, given)
         if "framework" in given and "params" not in given and new["framework"] != self.framework:
+            shown = self if not frameworks.refusal(self.method, self.framework) else self.replace(
+                framework=frameworks.TORCH, params={})  # nothing to carry from a framework that lacks the method
             new["params"] = Params(frameworks.carried(self.framework, new["framework"], new["method"],
-                                                      self.display_params(), self.params.as_dict()))
+                                                      shown.display_params(), self.params.as_dict()))
         if "method" in given and "params" not in given and new["method"] != self.method:
             new["params"] = _carried_params(new, new["params"])
         elif "params" in given:

@@ -177,8 +177,8 @@ class PrecisionView(QWidget):
             f"affine step.")
         self._draw_plot(st)
         self._fill_table(st)
-        items = "".join(f"<li>{html.escape(t)}</li>" for t in st.summary)
-        torch_items = "".join(f"<li>{html.escape(c.sentence or c.reason)}</li>" for c in st.torch)
+        items = "".join(f"<li>{html.escape(t, quote=False)}</li>" for t in st.summary)
+        torch_items = "".join(f"<li>{html.escape(c.sentence or c.reason, quote=False)}</li>" for c in st.torch)
         self.effects.setText(f"<b>What dominates</b><ul>{items}</ul><b>torch's own kernels</b><ul>{torch_items}</ul>")
 
     def _pairs(self, st) -> list:

@@ -13,8 +13,9 @@ def test_round_to_matches_numpy_and_torch_bfloat16():
     rng = np.random.default_rng(0)
     a = np.concatenate([rng.standard_normal(1000) * 10.0 ** rng.integers(-40, 38, 1000), [0.0, -0.0, 65504.0,
                                                                                            65520.0, 1e39, np.nan]])
-    np.testing.assert_array_equal(P.round_to(a, "float16"), a.astype(np.float16).astype(np.float64))
-    np.testing.assert_array_equal(P.round_to(a, "float32"), a.astype(np.float32).astype(np.float64))
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(P.round_to(a, "float16"), a.astype(np.float16).astype(np.float64))
+        np.testing.assert_array_equal(P.round_to(a, "float32"), a.astype(np.float32).astype(np.float64))
     torch = pytest.importorskip("torch")
     finite = a[np.isfinite(a) & (np.abs(a) < 3e38)]
     expected = torch.from_numpy(finite.astype(np.float32)).to(torch.bfloat16).to(torch.float64).numpy()
@@ -103,15 +104,18 @@ CASES = [("layer", {}), ("group", {"groups": 4}), ("channel", {}), ("rms", {}), 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_torch_half_kernels_reproduced(method, params, dtype):
     """torch's own CPU kernels on half types, against emulate() with torch_model(method): within one ulp
-    of the half type at the value (bfloat16 batch_norm/instance_norm: two)."""
+    of the half type at the value (bfloat16 batch_norm/instance_norm: two). Below 2^-10 in magnitude the
+    ulp is taken at 2^-10: an output that is exactly 0 in one and 7e-9 in the other differs by float32's
+    rounding of the mean, not by the half type's."""
     pytest.importorskip("torch")
     bound = 2.0 if dtype == "bfloat16" and method in ("batch", "instance") else 1.0
     for name, seed in (("normal", 0), ("shifted", 1), ("heavy_tailed", 2)):
         x = 3 * generate(name, (4, 8, 6, 5), seed=seed)
         out = P.torch_half(x, method, "NCHW", dtype, **params)
         model = P.emulate(x, method, "NCHW", dtype, **P.torch_model(method), **params).output
-        spacing = P.ulp(np.maximum(np.abs(out), np.abs(model)), dtype)
-        assert np.max(np.abs(out - model) / spacing) <= bound, (name, method, dtype)
+        assert P.agreement(out, model, dtype) <= bound, (name, method, dtype)
+        big = np.abs(out) >= P.AGREEMENT_FLOOR
+        assert np.max(np.abs(out - model)[big] / P.ulp(np.abs(out[big]), dtype)) <= bound
     st = P.study(x, method, pairs=(), **params)
     cell = next(c for c in st.torch if c.dtype == dtype)
     assert cell.errors is not None and cell.agreement <= bound and "torch's" in cell.sentence
@@ -126,7 +130,7 @@ def test_torch_half_in_another_layout_and_eps_underflow():
     x = generate("shifted", (2, 5, 4, 6), "NHWC", seed=1)
     out = P.torch_half(x, "layer", "NHWC", "float16")
     model = P.emulate(x, "layer", "NHWC", "float16", **P.torch_model("layer")).output
-    assert np.max(np.abs(out - model) / P.ulp(np.maximum(np.abs(out), np.abs(model)), "float16")) <= 1
+    assert P.agreement(out, model, "float16") <= 1
 
 
 def test_refusals_are_one_line():

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +35,7 @@ BUTTONS = (("", "current tensor", "The tensor the other views show"),
            ("cancellation", "large mean, small spread", precision.PRESETS["cancellation"]),
            ("overflow", "float16 overflow", precision.PRESETS["overflow"]),
            ("eps_underflow", "eps underflow", precision.PRESETS["eps_underflow"]))
+SHORT_ALGO = {"two_pass": "two-pass", "one_pass": "one-pass", "welford": "Welford"}
 SHORT = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
 
 
@@ -87,24 +89,20 @@ class PrecisionView(QWidget):
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("plot_precision")
         self.plot.setMenuEnabled(False)
-        self.plot.setLabel("left", "max error (ulps of the storage type, log scale)")
-        self.plot.addLegend(offset=(-10, 10))
+        self.plot.setLabel("left", "max error, ulps")
         self.table = QTableWidget(objectName="table_precision")
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.effects = QLabel(objectName="label_precision_effects")
-        self.effects.setWordWrap(True)
-        self.effects.setTextFormat(Qt.TextFormat.RichText)
-        self.effects.setAlignment(Qt.AlignmentFlag.AlignTop)
-        lower = QWidget()
-        lower_row = QHBoxLayout(lower)
-        lower_row.setContentsMargins(0, 0, 0, 0)
-        lower_row.addWidget(self.table, 3)
-        lower_row.addWidget(self.effects, 2)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 6)
+        self.effects = QTextBrowser(objectName="text_precision_effects")
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(self.table)
+        lower.addWidget(self.effects)
+        lower.setSizes([480, 280])
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.plot)
         split.addWidget(lower)
-        split.setSizes([220, 240])
+        split.setSizes([200, 260])
         layout = QVBoxLayout(self)
         layout.addLayout(row)
         layout.addWidget(self.caption)
@@ -157,7 +155,7 @@ class PrecisionView(QWidget):
         self.computed_for, self.scene, self.error = self._pending, None, message
         self.plot.clear()
         self.table.setRowCount(0)
-        self.effects.setText("")
+        self.effects.setHtml("")
         self.caption.setText(f"<span style='color:#b71c1c'><b>Not computed:</b> {html.escape(message)}</span>")
 
     def _on_cancelled(self, message: str):
@@ -170,16 +168,17 @@ class PrecisionView(QWidget):
         s = scene.settings
         eps = "finfo(storage).eps" if st.eps is None else f"{st.eps:g}"
         self.caption.setText(
-            f"<b>{html.escape(s.spec.label)}</b> on {html.escape(scene.input_note)}, shape "
-            f"{' × '.join(map(str, st.shape))} ({st.group_size:,} values per statistics group), eps = {eps}: the "
-            f"input stored in one type, the statistics accumulated in another, against float64 on the same stored "
-            f"input. Errors in ulps of the storage type (values below 1 counted at 1); train-mode statistics, no "
-            f"affine step.")
+            f"<b>{html.escape(s.spec.label)}</b> on {html.escape(scene.input_note)}, "
+            f"{' × '.join(map(str, st.shape))} ({st.group_size:,} per group), eps = {eps}. Max error in ulps of the "
+            f"storage type against float64 on the same stored input.")
+        self.caption.setToolTip("Each operation is rounded to the accumulation type; the input to the storage type "
+                                "first. Values below 1 are counted at 1 (a normalized output is of order 1). "
+                                "Train-mode statistics, no affine step (kernels.precision).")
         self._draw_plot(st)
         self._fill_table(st)
         items = "".join(f"<li>{html.escape(t, quote=False)}</li>" for t in st.summary)
         torch_items = "".join(f"<li>{html.escape(c.sentence or c.reason, quote=False)}</li>" for c in st.torch)
-        self.effects.setText(f"<b>What dominates</b><ul>{items}</ul><b>torch's own kernels</b><ul>{torch_items}</ul>")
+        self.effects.setHtml(f"<b>What dominates</b><ul>{items}</ul><b>torch's own kernels</b><ul>{torch_items}</ul>")
 
     def _pairs(self, st) -> list:
         seen = []
@@ -194,7 +193,7 @@ class PrecisionView(QWidget):
         algorithms = [a for a in precision.ALGORITHMS if any(c.algorithm == a for c in st.cells)]
         width = 0.8 / max(1, len(algorithms))
         finite = [c.errors.max_ulps for c in st.cells if np.isfinite(c.errors.max_ulps)]
-        top = max([1.0, *finite]) * 10
+        top = max([1.0, *finite]) * 10  # NaN/inf bars reach here, red
         for k, algorithm in enumerate(algorithms):
             xs, heights, brushes = [], [], []
             for i, pair in enumerate(pairs):
@@ -206,21 +205,26 @@ class PrecisionView(QWidget):
                 brushes.append(color)
             bars = pg.BarGraphItem(x=xs, y0=0, height=heights, width=width, brushes=brushes,
                                    brush=pg.mkColor(ALGO_COLORS[algorithm]),
-                                   pen=pg.mkPen(ALGO_COLORS[algorithm]), name=precision.ALGORITHMS[algorithm])
+                                   pen=pg.mkPen(ALGO_COLORS[algorithm]))
             self.plot.addItem(bars)
         axis = self.plot.getAxis("bottom")
         axis.setTicks([[(i, f"{SHORT[a]} in {SHORT[b]}") for i, (a, b) in enumerate(pairs)]])
         left = self.plot.getAxis("left")
-        left.setTicks([[(e + 2, f"1e{e}") for e in range(-2, int(np.log10(top)) + 2, 2)]])
-        self.plot.setYRange(0, np.log10(top) + 2.2, padding=0)
-        self.plot.setLabel("bottom", "stored in … accumulated in … (red: NaN or inf outputs)")
+        step = 1 if np.log10(top) < 5 else 2
+        left.setTicks([[(e + 2, f"1e{e}") for e in range(-2, int(np.log10(top)) + 2, step)]])
+        self.plot.setYRange(0, np.log10(top) + 2.3, padding=0)
+        key = " ".join(f"<span style='color:{pg.mkColor(ALGO_COLORS[a]).name()}'>■ {SHORT_ALGO[a]}</span>"
+                       for a in algorithms)
+        self.plot.setLabel("bottom", f"{key} · stored in … accumulated in (red: NaN or inf)")
 
     def _fill_table(self, st):
         algorithms = [a for a in precision.ALGORITHMS if any(c.algorithm == a for c in st.cells)]
         pairs = self._pairs(st)
-        headers = ["storage", "accumulate", *(precision.ALGORITHMS[a] for a in algorithms)]
+        headers = ["stored", "accumulated", *(SHORT_ALGO[a] for a in algorithms)]
         self.table.setColumnCount(len(headers))
         self.table.setHorizontalHeaderLabels(headers)
+        for j, a in enumerate(algorithms):
+            self.table.horizontalHeaderItem(2 + j).setToolTip(f"{precision.ALGORITHMS[a]}: max error in ulps")
         self.table.setRowCount(len(pairs) + len(st.torch))
         for i, (storage, accumulate) in enumerate(pairs):
             self.table.setItem(i, 0, QTableWidgetItem(storage))

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from kernels import FRAMEWORKS
+from kernels import FRAMEWORKS, METHODS
 
 from ..frameworks import refusal
 from ..translation import STEPS
@@ -74,6 +74,7 @@ class TranslatorDialog(QDialog):
         self.label_numbers.setWordWrap(True)
         self.label_numbers.setTextFormat(Qt.TextFormat.RichText)
         self.label_numbers.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label_numbers.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         self.button_copy = QPushButton("Copy code", objectName="button_translate_copy")
@@ -85,8 +86,8 @@ class TranslatorDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(row)
         layout.addWidget(self.label_source)
-        layout.addWidget(self.code, 1)
-        layout.addWidget(self.label_numbers)
+        layout.addWidget(self.code, 2)
+        layout.addWidget(self.label_numbers, 3)
         layout.addLayout(buttons)
         self.resize(720, 640)
         state.settingsChanged.connect(self.sync)
@@ -129,20 +130,23 @@ class TranslatorDialog(QDialog):
         self.computed_for, self.result, self.error = self._pending, t, None
         self._pending = None
         src, tgt = t.labels
-        self.label_source.setText(f"{src}'s {t.method} with {_params(t.source_params)} (the window's settings"
-                                  f"{'' if t.source == self.main.settings.framework else ', at ' + src + ' defaults'})"
-                                  f" becomes in {tgt}:")
+        where = "the window's settings" if t.source == self.main.settings.framework else f"{src}'s defaults"
+        self.label_source.setText(f"{src}'s {METHODS[t.method].label} with {_params(t.source_params)} ({where}) "
+                                  f"becomes in {tgt}:")
         self.code.setPlainText(t.translation.call)
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in t.translation.notes) or "<li>nothing to convert</li>"
         running = t.translated.running is not None
         steps = f"; running statistics after {STEPS} training steps: max |Δ| = " if running else ""
         exact = "the same numbers" if t.translation.exact else "no exact equivalent"
         lines = [f"<b>Translated</b> ({exact}): {html.escape(_params(t.translation.params))}<ul>{notes}</ul>",
-                 f"<b>On the current tensor</b>, against {html.escape(src)}'s own output: translated max |Δ| = "
-                 f"{_fmt(t.translated.output)}{steps}{_fmt(t.translated.running) if running else ''}"]
+                 f"<b>On the current tensor</b>, against {html.escape(src)}'s own numbers:<ul>"
+                 f"<li>translated: outputs max |Δ| = {_fmt(t.translated.output)}{steps}"
+                 f"{_fmt(t.translated.running) if running else ''}</li>"]
         if t.pasted is not None:
-            lines.append(f"<b>Pasted unchanged</b> ({html.escape(_params(t.pasted_params))} into {html.escape(tgt)}):"
-                         f" max |Δ| = {_fmt(t.pasted.output)}{steps}{_fmt(t.pasted.running) if running else ''}")
+            lines.append(f"<li><b>pasted unchanged</b> ({html.escape(_params(t.pasted_params))} into "
+                         f"{html.escape(tgt)}): outputs max |Δ| = {_fmt(t.pasted.output)}{steps}"
+                         f"{_fmt(t.pasted.running) if running else ''}</li></ul>")
         else:
-            lines.append(f"<b>Pasted unchanged</b>: {html.escape(tgt)} refuses them: {html.escape(t.pasted_error)}")
-        self.label_numbers.setText("<br>".join(lines))
+            lines.append(f"<li><b>pasted unchanged</b>: {html.escape(tgt)} refuses them: "
+                         f"{html.escape(t.pasted_error)}</li></ul>")
+        self.label_numbers.setText("".join(lines))

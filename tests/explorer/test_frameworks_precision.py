@@ -3,7 +3,7 @@ accumulation type and variance algorithm (kernels.precision.study, recomputed he
 kernels, the three classic inputs as presets, and a method the study does not cover said in one line."""
 
 import numpy as np
-from PySide6.QtWidgets import QLabel, QPushButton, QTableWidget
+from PySide6.QtWidgets import QPushButton, QTableWidget, QTextBrowser
 
 from explorer.widgets.precision_view import cell_text
 from kernels import precision
@@ -35,19 +35,19 @@ def test_the_table_is_the_study_of_the_current_tensor(qtbot, window):
     assert rows[-2][0] == "float16" and "F.group_norm" in rows[-2][1]
     assert rows[-2][2] == cell_text(st.torch[0].errors)
     assert "current tensor" in view.caption.text()
-    assert "torch's F.group_norm on float16" in window.findChild(QLabel, "label_precision_effects").text()
+    assert "torch's F.group_norm on float16" in window.findChild(QTextBrowser, "text_precision_effects").toPlainText()
 
 
 def test_the_presets_show_the_three_effects(qtbot, window):
     state = window.state
     update_and_wait(qtbot, state, method="layer", shape=(2, 4, 6, 6))
     view = shown(qtbot, window)
-    effects = window.findChild(QLabel, "label_precision_effects")
+    effects = window.findChild(QTextBrowser, "text_precision_effects")
     for key, needle in (("cancellation", "cancels in float32"), ("overflow", "overflows float16"),
                         ("eps_underflow", "rounds to 0 in float16")):
         window.findChild(QPushButton, f"button_precision_{key}").click()
         qtbot.waitUntil(view.ready, timeout=RESULT_TIMEOUT)
-        assert view.scene.preset == key and needle in effects.text(), key
+        assert view.scene.preset == key and needle in effects.toPlainText(), key
         x, params, _ = precision.preset(key, state.shape, "NCHW", "layer", state.seed)
         expected = precision.study(x, "layer", "NCHW", eps=params.get("eps", 1e-5), torch_types=())
         assert [c.errors.max_ulps for c in view.scene.study.cells] == [c.errors.max_ulps for c in expected.cells]

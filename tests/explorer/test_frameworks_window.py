@@ -200,7 +200,7 @@ def test_the_translator_against_torch_and_keras_themselves(qtbot, window):
     y_k = np.asarray(keras.layers.BatchNormalization(axis=1, epsilon=1e-5)(x, training=True))
     assert t.translated.output == pytest.approx(np.abs(y_k - y_t).max(), abs=2e-5)
     text = find(dialog, QLabel, "label_translate_numbers").text()
-    assert "Pasted unchanged" in text and f"{t.pasted.running:.3g}" in text
+    assert "pasted unchanged" in text and f"{t.pasted.running:.3g}" in text
     assert "momentum 0.1 becomes 0.9" in text
 
 

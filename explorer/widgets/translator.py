@@ -91,7 +91,6 @@ class TranslatorDialog(QDialog):
         layout.addLayout(buttons)
         self.resize(720, 640)
         state.settingsChanged.connect(self.sync)
-        self.sync()
 
     @property
     def source(self) -> str:
@@ -101,10 +100,15 @@ class TranslatorDialog(QDialog):
     def target(self) -> str:
         return self.combo_target.currentData()
 
+    def showEvent(self, event):
+        super().showEvent(event)
+        self.sync()
+
     def sync(self, *_):
+        """Translate for the current settings and choices (only while the dialog is shown)."""
         s = self.main.settings
         key = (s, self.source, self.target)
-        if self.computed_for == key or key == self._pending:
+        if not self.isVisible() or self.computed_for == key or key == self._pending:
             return
         why = refusal(s.method, self.source) or refusal(s.method, self.target) or s.problem()
         if why:

@@ -225,6 +225,9 @@ def test_the_translator_without_running_statistics_and_an_unoffered_target(qtbot
     update_and_wait(qtbot, state, method="lrn")
     qtbot.waitUntil(lambda: dialog.error is not None, timeout=RESULT_TIMEOUT)
     assert "does not offer" in find(dialog, QLabel, "label_translate_numbers").text()
+    dialog.close()  # closed, it translates nothing while the settings change
+    update_and_wait(qtbot, state, method="batch")
+    assert not dialog._channel.busy and dialog.computed_for[0].method == "lrn"
 
 
 def test_the_framework_flag(tmp_path, capsys):

@@ -179,7 +179,7 @@ def _prepare(method, shape, layout, training, params):
 def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", device: str = "cpu",
               training: bool = True, *, running_mean=None, running_var=None, num_batches_tracked=0,
               nonfinite: str = "omit", moments_cache: dict | None = None, framework: str = "torch",
-              **params) -> Result:
+              compute_dtype: str | None = None, variance: str = "two_pass", **params) -> Result:
     """Normalize x (numpy array or torch tensor) with registry method `method`.
 
     layout: the axis letters of x ('NCHW', 'NHWC', 'NCL', 'NLC' or any order of them).
@@ -198,7 +198,22 @@ def normalize(x, method: str, layout: str = "NCHW", backend: str = "numpy", devi
     framework: whose semantics, defaults and parameter meanings to use ("torch", "keras", "flax",
         "onnx", "mlx", "tensorflow"; see kernels.frameworks.FRAMEWORKS): with framework="keras",
         momentum=0.99 is Keras' momentum and eps defaults to 1e-3.
+    compute_dtype: accumulate the statistics and compute the output in this type ("float16",
+        "bfloat16", "float32", "float64") while x keeps its own (the storage type), every operation
+        rounded as hardware rounds it, the variance by `variance` ("two_pass", "one_pass" E[x²] −
+        E[x]², "welford"); see kernels.precision. None: kernels' own choice (float32 or float64).
     """
+    if compute_dtype is not None:
+        from .precision import normalize_in
+        if running_mean is not None or running_var is not None or framework != "torch":
+            raise NormError("compute_dtype emulates one framework-free training step: no running statistics or "
+                            "framework with it", method=method)
+        try:
+            return normalize_in(x, method, layout, compute_dtype, variance, training, **params)
+        except NormError:
+            raise
+        except ValueError as exc:
+            raise NormError(str(exc), method=method, layout=layout) from None
     if framework != "torch":
         from .frameworks.semantics import normalize as framework_normalize
         return framework_normalize(x, method, framework, layout, backend, device, training,

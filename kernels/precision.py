@@ -22,9 +22,10 @@ The reference is float64 two-pass on the stored input, so the errors are the ari
 not the rounding of the input. `torch_half` runs torch's own CPU kernels (F.layer_norm,
 F.group_norm, F.batch_norm, F.instance_norm, F.rms_norm) on float16/bfloat16 tensors.
 
-A `compute_dtype=` in normalize can call `emulate(x, method, layout, storage=..., accumulate=...,
-algorithm=..., **params)`: it takes normalize's parameters and returns the output in the storage
-type (bfloat16 values in float32, which NumPy lacks). No Qt; torch only inside `torch_half`.
+`normalize(x, method, compute_dtype="float16", variance="one_pass")` computes through
+`normalize_in` here: x keeps its own type (the storage), the arithmetic is `emulate`'s in the
+accumulation type, γ·y + β too, and the Result says which effect hit (overflow of a sum, eps
+rounded to 0, a one-pass variance cancelling). No Qt; torch only inside `torch_half`.
 """
 
 from __future__ import annotations
@@ -577,3 +578,65 @@ __all__ = ["DTYPES", "ALGORITHMS", "COVERED", "FORMATS", "PAIRS", "PRESETS", "TO
            "ROUNDING_ULPS", "round_to", "ulp", "emulate", "reference", "errors", "describe", "torch_half",
            "torch_model", "agreement", "study", "preset", "Emulated", "Errors", "Cell", "TorchCell", "Study",
            "Cancelled", "storage_type"]
+
+
+def _storage_of(x) -> tuple:
+    """(x as a NumPy array holding its values, the storage type's name)."""
+    if hasattr(x, "detach") and hasattr(x, "dtype"):  # a torch tensor: bfloat16 has no NumPy type
+        name = str(x.dtype).replace("torch.", "")
+        return x.detach().cpu().float().numpy() if name == "bfloat16" else x.detach().cpu().numpy(), name
+    a = np.asarray(x)
+    name = a.dtype.name if a.dtype.kind == "f" else "float32"
+    return a, name
+
+
+def normalize_in(x, method: str, layout: str, accumulate: str, variance: str = "two_pass", training: bool = True,
+                 **params):
+    """normalize(..., compute_dtype=accumulate, variance=...): x kept in its own type (the storage),
+    every operation rounded to `accumulate`, the variance by `variance`; γ·y + β in the accumulation
+    type, then the output rounded to the storage type. A NumPy Result (bfloat16 values in float32)."""
+    from .core import Result
+
+    m = get_method(method)
+    if m.running_stats and not training:
+        raise NormError("compute_dtype emulates training-mode statistics; eval mode with running statistics is "
+                        "one multiply-add per element", method=method)
+    if variance not in ALGORITHMS:
+        raise ValueError(f"variance={variance!r} is not one of {', '.join(ALGORITHMS)}")
+    values, storage = _storage_of(x)
+    weight, bias = params.pop("weight", None), params.pop("bias", None)
+    em = emulate(values, method, layout, storage=storage, accumulate=accumulate, algorithm=variance,
+                 training=training, **params)
+    resolved = prepare(method, values.shape, layout, training=bool(training), **params)[1]
+    y = em.output
+    if weight is not None or bias is not None:
+        ar = _Arith(accumulate)
+        channel = layout.index("C")
+        shaped = [np.asarray(v, dtype=np.float64) for v in (1.0 if weight is None else weight,
+                                                            0.0 if bias is None else bias)]
+        shaped = [v.reshape([-1 if i == channel else 1 for i in range(len(layout))]) if v.ndim == 1 else v
+                  for v in shaped]
+        y = round_to(ar.add(ar.mul(y, shaped[0]), shaped[1]), storage)
+        resolved.update(weight=weight, bias=bias)
+    warnings = []
+    if em.overflow:
+        warnings.append(f"{em.overflow} overflowed {accumulate} although the input is finite: accumulate in a wider "
+                        f"type")
+    if em.eps > 0 and em.eps_used == 0:
+        warnings.append(f"eps = {em.eps:g} is 0 in {accumulate}: a constant group divides 0 by 0")
+    if variance == "one_pass" and em.center and np.isfinite(values).all():
+        exact = np.asarray(reference(values, method, layout, storage=storage, training=training, **params)[1])
+        mean = np.asarray(em.mean, dtype=np.float64).reshape(exact.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = float(np.nanmax(np.where(exact > 0, mean * mean / exact, 0.0)))
+        if ratio * 2.0 ** (1 - FORMATS[accumulate][0]) > 1e-3:  # the relative error one-pass puts in var
+            warnings.append(f"one-pass variance E[x²] − E[x]²: mean² / variance reaches {ratio:.3g}, so the "
+                            f"subtraction cancels about {min(np.log10(ratio), 99):.0f} digits in {accumulate} "
+                            f"(catastrophic cancellation; two-pass or Welford keep them)")
+    if not np.isfinite(y).all() and np.isfinite(values).all() and not warnings:
+        warnings.append(f"{int(np.size(y) - np.isfinite(y).sum())} output value(s) are Inf or NaN although the "
+                        f"input is finite ({accumulate} arithmetic)")
+    return Result(output=y.astype(storage_type(storage)), mean=em.mean, var=em.var, method=method, layout=layout,
+                  shape=tuple(values.shape), backend="numpy", device="cpu", params=resolved, training=bool(training),
+                  sharing=em.sharing, warnings=warnings,
+                  stats={"compute_dtype": accumulate, "variance": variance, "eps_used": em.eps_used})

@@ -166,3 +166,46 @@ def test_precision_is_exported_and_imports_no_torch():
             "print('precision' in kernels.__all__, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "False"]
+
+
+# -- normalize(..., compute_dtype=...) --------------------------------------------------------------
+
+def test_normalize_with_compute_dtype_float64_equals_torch_in_float64():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(4).normal(3, 2, size=(4, 8, 5, 5))
+    res = normalize(x, "group", groups=2, compute_dtype="float64", weight=np.linspace(0.5, 2, 8), bias=0.25)
+    expected = torch.nn.functional.group_norm(torch.from_numpy(x), 2, torch.linspace(0.5, 2, 8, dtype=torch.float64),
+                                              torch.full((8,), 0.25, dtype=torch.float64))
+    np.testing.assert_allclose(res.output, expected.numpy(), rtol=1e-12, atol=1e-12)
+    assert res.stats["compute_dtype"] == "float64" and res.warnings == []
+
+
+def test_normalize_with_compute_dtype_names_each_effect():
+    shifted = (10000 + np.random.default_rng(0).normal(size=(4, 8, 8, 8))).astype(np.float32)
+    one_pass = normalize(shifted, "layer", compute_dtype="float32", variance="one_pass")
+    assert "catastrophic cancellation" in one_pass.warnings[0]
+    assert normalize(shifted, "layer", compute_dtype="float32", variance="welford").warnings == []
+    wide = np.random.default_rng(1).normal(0, 50, size=(4, 8, 8, 8)).astype(np.float16)
+    assert "sum of squares overflowed float16" in normalize(wide, "layer", compute_dtype="float16").warnings[0]
+    constant = normalize(np.full((2, 4, 3, 3), 3, np.float16), "layer", compute_dtype="float16", eps=1e-8)
+    assert "is 0 in float16" in constant.warnings[0] and np.isnan(constant.output).all()
+    assert constant.output.dtype == np.float16
+
+
+def test_normalize_with_compute_dtype_float32_on_half_storage_is_torchs_half_result_within_one_ulp():
+    torch = pytest.importorskip("torch")
+    x = torch.randn(4, 8, 6, 6).half()
+    res = normalize(x, "layer", compute_dtype="float32")
+    expected = torch.nn.functional.layer_norm(x, x.shape[1:]).numpy()
+    assert res.output.dtype == np.float16
+    assert P.agreement(res.output, expected, "float16") <= 1
+
+
+def test_normalize_with_compute_dtype_refuses_what_it_cannot_emulate():
+    x = np.zeros((2, 4, 3, 3), np.float32)
+    with pytest.raises(NormError, match="covers the methods normalized by a group's mean"):
+        normalize(x, "lrn", compute_dtype="float16")
+    with pytest.raises(NormError, match="eval mode with running statistics"):
+        normalize(x, "batch", training=False, compute_dtype="float16")
+    with pytest.raises(NormError, match="variance='three_pass' is not one of two_pass, one_pass, welford"):
+        normalize(x, "layer", compute_dtype="float16", variance="three_pass")

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kernels import METHODS, NormError, code_for
+from kernels import METHODS, NormError
 
 from .cli_common import IO_FAILURE, CliError, Parser, check_extension, parse_number, parse_size
 from .flags import FlagError, add_setting_flags, changes_from_flags
@@ -217,7 +217,8 @@ def cmd_info(args) -> int:
     out = [f"{spec.label} ({spec.name})", "", spec.summary, "", spec.formula, "",
            f"Statistics shared ({settings.layout}, shape {settings.shape}): {sharing.describe()}", "",
            "Conventions:"] + [f"  - {c}" for c in conventions(spec, params, settings.training)] + [""]
-    for title, code in code_for(args.name, settings.layout, settings.shape, params, settings.training).items():
+    from .frameworks import snippets
+    for title, (code, _) in snippets(settings).items():  # one per framework, as the window's code tabs
         out += [f"{title}:", *("    " + line for line in code.splitlines()), ""]
     if spec.pitfalls:
         out += ["Pitfalls:"] + [f"  - {t}" for t in spec.pitfalls] + [""]

@@ -88,10 +88,12 @@ def _view(window, name: str):
     if name == "compare":
         window.tabs.setCurrentWidget(window.compare)
         wait_for(window.compare.ready, what="the comparison")
-    elif name in ("groups", "values", "modes"):
+    elif name in ("groups", "values", "modes", "precision"):
         window.view_tabs.setCurrentWidget(widget)
         if name == "modes":
             wait_for(window.modes_view.ready, what="train and eval")
+        if name == "precision":
+            wait_for(lambda: window.precision_view.ready() or window.precision_view.error, what="the precision study")
     return widget
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from kernels import METHODS
 
+from .frameworks import EXTRA, param_specs
 from .settings import FIELDS, SettingError, Settings, coerce
 
 #: Method parameters whose flag would clash with a command option (--size is a figure's size).
@@ -25,11 +26,14 @@ class FlagError(ValueError):
 
 
 def param_declarations() -> dict:
-    """Every method parameter name -> its Param (the first method that declares it)."""
+    """Every method parameter name -> its Param (the first method that declares it), and the parameters
+    only some frameworks have (use_fast_variance, depth_radius, ...)."""
     out = {}
     for m in METHODS.values():
         for p in m.params:
             out.setdefault(p.name, p)
+    for name, p in EXTRA.items():
+        out.setdefault(name, p)
     return out
 
 
@@ -95,7 +99,7 @@ def changes_from_flags(args, method: str | None = None) -> dict:
         if name in changes:
             changes[name] = changes[name].upper()
     method = method or changes.get("method") or Settings().method
-    params = _params_from_flags(args, method)
+    params = _params_from_flags(args, method, changes.get("framework") or Settings().framework)
     if params:
         changes["params"] = params
     for name, value in changes.items():
@@ -107,17 +111,21 @@ def changes_from_flags(args, method: str | None = None) -> dict:
     return changes
 
 
-def _params_from_flags(args, method: str) -> dict:
+def _params_from_flags(args, method: str, framework: str = "torch") -> dict:
+    """The method's parameters from their flags, in `framework`'s names and meaning."""
     spec = METHODS.get(method)
+    own = {p.name: p for p in param_specs(method, framework)} if spec is not None and framework in \
+        FIELDS["framework"].options() else {}
     params = {}
     for name in param_declarations():
         text = getattr(args, f"param_{name}", None)
         if text is None:
             continue
-        if spec is None or name not in spec.param_names:
-            names = ", ".join(spec.param_names) if spec is not None else "none"
-            raise FlagError(f"{param_flag(name)} does not apply to {method} (its parameters: {names or 'none'})")
-        params[name] = _param_value(spec.param(name), text)
+        if name not in own:
+            names = ", ".join(own)
+            where = f" in {framework}" if framework != "torch" else ""
+            raise FlagError(f"{param_flag(name)} does not apply to {method}{where} (its parameters: {names or 'none'})")
+        params[name] = _param_value(own[name], text)
     return params
 
 

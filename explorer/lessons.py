@@ -69,6 +69,13 @@ LESSONS = {lesson.name: lesson for lesson in [
            "PixelNorm scales each pixel's feature vector to unit root mean square over the channels, at every "
            "position of every sample: no centering, no learned scale, no batch. It is RMSNorm over C at each "
            "position.", dict(method="pixel", shape=(2, 8, 6, 6), selected=(0, 0, 2, 3))),
+    Lesson("group-instance-norm", "Group Instance Norm: two readings",
+           "'Group Instance Normalization' is named without a definition. Grouping the channels of each sample is "
+           "GroupNorm (InstanceNorm at G = C); grouping the samples of the batch, per channel, is BatchNorm over "
+           "smaller batches (InstanceNorm at G = N, BatchNorm at G = 1). Compare the blue groups: one spans "
+           "channels, the other samples.",
+           dict(method="group", shape=(4, 8, 4, 4), selected=(0, 0, 1, 1), input="image"), "compare",
+           ("group", "sample_group", "instance")),
     Lesson("standardize-vs-minmax", "Standardization vs min-max scaling",
            "Standardizing maps each feature to mean 0 and standard deviation 1; min-max scaling maps its minimum to "
            "0 and its maximum to 1. With outliers min-max squeezes every ordinary value into a sliver of [0, 1], "

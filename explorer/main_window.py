@@ -42,13 +42,16 @@ from .widgets.banner import Banner
 from .widgets.compare_view import CompareView
 from .widgets.controls import ControlPanel
 from .widgets.export_dialog import ExportDialog, install_export_menu
+from .widgets.framework_panel import FrameworkLine
 from .widgets.group_table import GroupStatsPanel
 from .widgets.histograms import HistogramPanel
 from .widgets.info_panel import InfoPanel
 from .widgets.lesson_panel import LessonPanel
 from .widgets.modes_view import ModesView
 from .widgets.open_dialog import OpenTensorDialog
+from .widgets.precision_view import PrecisionView
 from .widgets.tensor_view import TensorView
+from .widgets.translator import TranslatorDialog
 from .widgets.value_view import ValueView
 
 #: The experiments (all in the Experiments tab): name -> view class.
@@ -78,13 +81,18 @@ class MainWindow(QMainWindow):
         self.histograms = HistogramPanel()
         self.view_tabs = QTabWidget(objectName="tabs_views")
         self.modes_view = ModesView(self.state)
-        for view, name in ((self.tensor_view, "groups"), (self.value_view, "values"), (self.modes_view, "modes")):
+        self.precision_view = PrecisionView(self.state)
+        for view, name in ((self.tensor_view, "groups"), (self.value_view, "values"), (self.modes_view, "modes"),
+                           (self.precision_view, "precision")):
             self.view_tabs.addTab(view, VIEWS[name])
         self.banner = Banner()
+        self.framework_line = FrameworkLine()
+        self.translator = None  # Tools > Translate between frameworks…, made when first asked for
         views = QWidget()
         column = QVBoxLayout(views)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.banner)
+        column.addWidget(self.framework_line)
         column.addWidget(self.view_tabs, 1)
         explore = QSplitter(Qt.Orientation.Vertical, objectName="split_explore")
         explore.addWidget(views)
@@ -156,7 +164,7 @@ class MainWindow(QMainWindow):
 
     def _show_scene(self):
         for view in (self.tensor_view, self.value_view, self.histograms, self.group_stats, self.info, self.banner,
-                     self.arithmetic):
+                     self.arithmetic, self.framework_line):
             view.set_scene(self.state.scene)
 
     def _light_step(self, k: int):
@@ -241,7 +249,8 @@ class MainWindow(QMainWindow):
         self._action(view, "&Log counts", "Ctrl+L", lambda: self.state.update(log_counts=not self.state.log_counts))
         self._action(view, "&Same bins before and after", "Ctrl+B",
                      lambda: self.state.update(shared_bins=not self.state.shared_bins))
-        for name, shortcut in (("groups", "Ctrl+G"), ("values", "Ctrl+Shift+V"), ("modes", "Ctrl+Shift+T")):
+        for name, shortcut in (("groups", "Ctrl+G"), ("values", "Ctrl+Shift+V"), ("modes", "Ctrl+Shift+T"),
+                               ("precision", "Ctrl+Shift+P")):
             self._action(view, VIEWS[name], shortcut, lambda name=name: self.show_view(name))
 
         methods = menu.addMenu("&Method")
@@ -251,6 +260,9 @@ class MainWindow(QMainWindow):
         methods.addSeparator()
         self._action(methods, "&Train / eval", "Ctrl+T", lambda: self.state.update(training=not self.state.training))
         self._action(methods, "New &seed", "Ctrl+R", lambda: self.state.update(seed=self.state.seed + 1))
+
+        tools = menu.addMenu("&Tools")
+        self._action(tools, "&Translate between frameworks…", "Ctrl+Shift+F", self.show_translator)
 
         lessons = menu.addMenu("&Lessons")
         for lesson in LESSONS.values():
@@ -351,6 +363,7 @@ class MainWindow(QMainWindow):
     def view_widgets(self) -> dict:
         """Each view by its name (explorer.vocabulary): what `--view NAME` and the export dialog draw."""
         return {"groups": self.tensor_view, "values": self.value_view, "modes": self.modes_view,
+                "precision": self.precision_view,
                 "histograms": self.histograms, "group-stats": self.group_stats.plot, "arithmetic": self.arithmetic,
                 "compare": self.compare.figure, "window": self}
 
@@ -376,9 +389,17 @@ class MainWindow(QMainWindow):
         ExportDialog(self.export_targets(), self, names.get(self.current_view(), VIEWS["histograms"])).exec()
 
     def show_view(self, name: str):
-        """Show one of the Explore tab's views: groups, values or modes."""
+        """Show one of the Explore tab's views: groups, values, modes or precision."""
         self.show_tab("explore")
         self.view_tabs.setCurrentWidget(self.view_widgets()[name])
+
+    def show_translator(self) -> TranslatorDialog:
+        """Tools > Translate between frameworks… (one dialog, kept while the window lives)."""
+        if self.translator is None:
+            self.translator = TranslatorDialog(self.state, self)
+        self.translator.show()
+        self.translator.raise_()
+        return self.translator
 
     def start_lesson(self, name: str):
         """Set up a lesson: its settings, the view that shows its point, and its text above the tabs."""

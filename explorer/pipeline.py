@@ -14,8 +14,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from kernels import (
+    FRAMEWORKS,
     GroupMoments,
     GroupStats,
+    compare,
     explain_result,
     finite_range,
     generate,
@@ -24,14 +26,18 @@ from kernels import (
     histograms,
     normalize,
     permutation,
+    precision,
     summary_from,
 )
 
+from . import frameworks as rules
 from .cache import LRU
 from .limits import FILES_KEPT, INPUT_STATS_KEPT, INPUTS_KEPT, MOMENTS_KEPT, RUNNING_KEPT, WARMUP_STEPS
 from .scene import (
+    FrameworkDelta,
     Modes,
     Overlay,
+    PrecisionScene,
     Scene,
     blocks_of,
     box_positions,
@@ -42,11 +48,14 @@ from .scene import (
     tiles_of,
 )
 from .settings import FIELDS, FILE_INPUT, Settings
+from .translation import measure_translation
 
 #: Settings that change only what is drawn from a normalization, not the normalization itself.
 DRAWN_FROM_RESULT = ("selected", "bins", "shared_bins", "overlays", "log_counts")
 #: Parameters the eval-mode warm-up steps use (the rest do not change running statistics).
 RUNNING_PARAMS = ("momentum", "momentum_convention", "eps", "virtual_batch")
+#: Parameters the precision study takes (no affine step, no running statistics).
+PRECISION_PARAMS = ("eps", "groups", "axes", "center", "virtual_batch")
 
 
 @dataclass
@@ -84,7 +93,8 @@ class Pipeline:
         self._files = LRU(FILES_KEPT)  # FileRef -> array as stored
         self._running = LRU(RUNNING_KEPT)
         self._stats = LRU(INPUT_STATS_KEPT)
-        self._last = None  # (the settings that decide it, result, output as numpy, output moments)
+        self._framework_moments = LRU(INPUTS_KEPT * MOMENTS_KEPT)  # a framework's own moments, apart from torch's
+        self._last = None  # (the settings that decide it, result, output as numpy, output moments, framework Δ)
 
     # -- inputs ---------------------------------------------------------------------------------
     def use_file(self, ref, array: np.ndarray):
@@ -106,7 +116,7 @@ class Pipeline:
         """(input, its moments cache): the group moments computed for this input, kept for the next
         update (see kernels.normalize's moments_cache)."""
         file = s.file if s.input == FILE_INPUT else None
-        key = (s.input, s.shape, s.layout, s.seed if file is None else 0, file)
+        key = _input_key(s)
 
         def make():
             if file is not None:
@@ -122,8 +132,9 @@ class Pipeline:
         channels = s.sizes["C"]
         if s.running == "fresh":
             return np.zeros(channels, np.float32), np.ones(channels, np.float32)
-        params = {k: v for k, v in s.kernel_params().items() if k in RUNNING_PARAMS}
-        key = (s.method, s.input, s.shape, s.layout, s.seed, s.file, tuple(sorted(params.items())))
+        params = {k: v for k, v in s.kernel_params().items()
+                  if (k in RUNNING_PARAMS if s.framework == rules.TORCH else k not in rules.AFFINE)}
+        key = (s.method, s.framework, s.input, s.shape, s.layout, s.seed, s.file, tuple(sorted(params.items())))
 
         def warm():
             rm, rv, nbt = np.zeros(channels, np.float32), np.ones(channels, np.float32), 0
@@ -131,7 +142,7 @@ class Pipeline:
             for step in range(WARMUP_STEPS):
                 batch = x if s.input == FILE_INPUT else generate(s.input, s.shape, s.layout, seed=s.seed + 1 + step)
                 res = normalize(batch, method, layout=s.layout, running_mean=rm, running_var=rv,
-                                num_batches_tracked=nbt, **params)
+                                num_batches_tracked=nbt, framework=s.framework, **params)
                 rm, rv, nbt = res.running_mean, res.running_var, res.num_batches_tracked
             return rm, rv
         return self._running.get(key, warm)
@@ -175,11 +186,15 @@ class Pipeline:
         key = tuple(getattr(s, name) for name in FIELDS if name not in DRAWN_FROM_RESULT)
         t0 = time.perf_counter()
         if self._last is not None and self._last[0] == key:
-            _, result, out_np, after = self._last
+            _, result, out_np, after, delta = self._last
         else:
             result = normalize(x, s.method, layout=s.layout, backend=s.backend, device=s.device, training=s.training,
-                               nonfinite=s.nonfinite, moments_cache=moments_cache, **running, **s.kernel_params())
+                               nonfinite=s.nonfinite, moments_cache=self._moments_for(s, moments_cache),
+                               framework=s.framework, **running, **s.kernel_params())
+            if _regrouped(result):
+                result = replace(result, group_map=None, warnings=[*result.warnings, _regrouped(result)])
             after = None
+            delta = self._framework_delta(s, x, result, running)
         normalize_ms = (time.perf_counter() - t0) * 1000
         out = result.output
         backend = dict(backend=s.backend, device=s.device)
@@ -194,7 +209,7 @@ class Pipeline:
             after = _moments_after(result, stats.moments) or group_moments(out, result.sharing, **backend)
             out_np = out if isinstance(out, np.ndarray) else _to_numpy(out)
             if remember:
-                self._last = (key, result, out_np, after)
+                self._last = (key, result, out_np, after, delta)
         groups = GroupStats.of(stats.moments, after)
         selected_row = _row(result.sharing, s.selected)
         rows = overlay_rows(groups, selected_row) if s.overlays else []
@@ -208,12 +223,90 @@ class Pipeline:
                      summary_after=summary_from(after, hist.range_after, hist.sample_after, x.size, hist.sampled),
                      overlays=tuple(overlays), tiles=tiles_of(x, out_np, s), blocks=blocks,
                      running_used=(running["running_mean"], running["running_var"]) if running else (),
-                     explanation=explain_result(x, result, s.selected, **running),
-                     normalize_ms=normalize_ms, total_ms=(time.perf_counter() - start) * 1000)
+                     explanation=None if _regrouped(result) else explain_result(x, result, s.selected, **running),
+                     normalize_ms=normalize_ms, total_ms=(time.perf_counter() - start) * 1000, framework_delta=delta)
+
+    def _moments_for(self, s: Settings, moments_cache):
+        """The moments cache a framework's computation may use: torch's is the input's own; another
+        framework's moments (one-pass variance, MLX's strided groups) are kept apart, per grouping."""
+        if s.framework == rules.TORCH:
+            return moments_cache
+        grouping = tuple((k, v) for k, v in s.params if k not in ("eps", "momentum", *rules.AFFINE))
+        return self._framework_moments.get((_input_key(s), s.framework, grouping), dict)  # a few keys each
+
+    def _framework_delta(self, s: Settings, x, result, running) -> FrameworkDelta | None:
+        """How far the framework's result is from torch's on x: kernels.compare in train mode; in eval
+        mode each framework with its own running statistics (torch's warmed up the same way)."""
+        if s.framework == rules.TORCH:
+            return None
+        label, given = FRAMEWORKS[s.framework].label, s.kernel_params()
+        tp = rules.torch_params(s.method, s.framework, given)
+        try:
+            d = compare(x, s.method, s.framework, s.layout, training=s.training, torch_params=tp, **given)
+        except ValueError as exc:  # torch refuses what the framework accepts: said, not raised
+            return FrameworkDelta(s.framework, label, float("nan"), (), f"{label}: not compared with torch ({exc})")
+        if not running:
+            return FrameworkDelta(s.framework, label, d.max_abs, tuple(d.reasons), d.sentence)
+        torch_settings = s.replace(framework=rules.TORCH, params=tp)
+        rm, rv = self.running_for(torch_settings, x)
+        ref = normalize(x, s.method, layout=s.layout, training=False, running_mean=rm, running_var=rv, **tp)
+        ours = np.asarray(_as_numpy(result.output), np.float64)
+        diff = float(np.max(np.abs(ours - np.asarray(ref.output, np.float64))))
+        reasons = list(d.reasons) + rules.momentum_reasons(s.method, s.framework, result.framework_params or {}, tp)
+        source = "after 20 training steps" if s.running == "warmed" else "fresh"
+        sentence = (f"{label} {'settings' if given else 'defaults'}, eval with each framework's running statistics "
+                    f"({source}): max |Δ| = {diff:.2g}" + (f", from {'; '.join(reasons)}" if reasons else ""))
+        return FrameworkDelta(s.framework, label, diff, tuple(reasons), sentence)
+
+    # -- the precision view and the translator ----------------------------------------------------
+    def run_precision(self, s: Settings, preset: str | None = None, progress=None, cancelled=None) -> PrecisionScene:
+        """The precision study of the settings' method on the current tensor (or on one of
+        kernels.precision.PRESETS built for its shape), train-mode statistics."""
+        start = time.perf_counter()
+        x, _ = self._input_entry(s)
+        if s.framework == rules.TORCH:
+            resolved = s.prepared()[0]
+        else:
+            resolved = rules.prepared(s.method, s.framework, s.shape, s.layout, True, s.kernel_params())[2]
+        params = {k: v for k, v in resolved.items() if k in PRECISION_PARAMS}
+        note = "the current tensor"
+        if preset is not None:
+            x, overrides, note = precision.preset(preset, s.shape, s.layout, s.method, s.seed)
+            params.update(overrides)
+        try:
+            study = precision.study(x, s.method, s.layout, training=True, progress=progress, cancelled=cancelled,
+                                    **params)
+        except precision.Cancelled:
+            from kernels.experiments import Cancelled
+            raise Cancelled("cancelled") from None
+        return PrecisionScene(s, preset, note, study, (time.perf_counter() - start) * 1000)
+
+    def run_translation(self, s: Settings, source: str, target: str):
+        """kernels.translate from `source` to `target` for the settings' method, and the differences on
+        the current tensor (see explorer.translation.measure_translation)."""
+        x, _ = self._input_entry(s)
+        return measure_translation(s, x, source, target)
 
     def _input_stats(self, s: Settings, x, sharing, moments_cache) -> InputStats:
         key = (s.input, s.shape, s.layout, s.seed, s.file, s.backend, s.device, sharing)
         return self._stats.get(key, lambda: InputStats.of(x, sharing, s.backend, s.device, moments_cache))
+
+
+def _input_key(s: Settings) -> tuple:
+    file = s.file if s.input == FILE_INPUT else None
+    return (s.input, s.shape, s.layout, s.seed if file is None else 0, file)
+
+
+def _regrouped(result) -> str:
+    """Why the views' statistics groups are not the ones a framework used ("" when they are): MLX's
+    strided GroupNorm, ONNX's mirrored even LRN window."""
+    fp = result.framework_params or {}
+    if result.framework == "mlx" and result.method == "group" and not fp.get("pytorch_compatible", True):
+        return ("MLX groups channel c with the channels c % G (pytorch_compatible=False): the output is MLX's, but "
+                "the views draw and tabulate torch's consecutive groups, and the step-through is left out")
+    if result.framework == "onnx" and result.method == "lrn" and fp.get("size", 1) % 2 == 0:
+        return "ONNX's even LRN window is torch's mirrored: the views draw torch's window; the step-through is left out"
+    return ""
 
 
 def _row(sharing, index) -> int:

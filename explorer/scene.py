@@ -80,6 +80,18 @@ class Blocks:
         return self.colors.rgb(int(self.sample_group[n]), int(self.rest[0][c] + self.rest[1][h] + self.rest[2][w]))
 
 
+@dataclass(frozen=True)
+class FrameworkDelta:
+    """How far the chosen framework's result is from torch's on the scene's tensor (kernels.compare's
+    sentence in train mode; in eval mode each with its own running statistics)."""
+
+    framework: str
+    label: str
+    max_abs: float
+    reasons: tuple
+    sentence: str
+
+
 @dataclass(frozen=True, eq=False)
 class Scene:
     """What one computation gives the views. x and output are NumPy, in the settings' layout."""
@@ -99,6 +111,7 @@ class Scene:
     explanation: Explanation | None = None  # the selected element's arithmetic, step by step
     normalize_ms: float = 0.0
     total_ms: float = 0.0
+    framework_delta: FrameworkDelta | None = None  # None for torch itself
 
     @property
     def sharing(self):
@@ -126,6 +139,18 @@ class Scene:
     def with_settings(self, settings: Settings) -> Scene:
         """The same computation drawn with other drawing-only settings (log counts)."""
         return replace(self, settings=settings)
+
+
+@dataclass(frozen=True, eq=False)
+class PrecisionScene:
+    """What the Precision view draws: kernels.precision's study of the settings' method on the current
+    tensor, or on one of its presets (`preset`, described by `input_note`)."""
+
+    settings: Settings
+    preset: str | None
+    input_note: str
+    study: object  # kernels.precision.Study
+    elapsed_ms: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from kernels import (
+    FRAMEWORKS,
     GENERATORS,
     METHODS,
     NormError,
@@ -35,6 +36,7 @@ from kernels import (
     resolve_params,
 )
 
+from . import frameworks
 from .geometry import viewable_layout
 from .limits import MAX_ELEMENTS
 
@@ -166,6 +168,9 @@ class Settings:
 
     method: str = setting("batch", "the normalization, one of the registry's methods", "choice",
                           choices=lambda: tuple(METHODS), flag="--method", per_method=True)
+    framework: str = setting("torch", "whose semantics, defaults and parameter meanings compute the method (keras: "
+                                      "eps 1e-3, momentum 0.99 in Keras' meaning)", "choice",
+                             choices=lambda: tuple(FRAMEWORKS), flag="--framework")
     layout: str = setting("NCHW", "the order of the tensor's axes: N, C and up to two spatial letters (H W, or L)",
                           "layout", flag="--layout")
     shape: tuple = setting((4, 8, 8, 8), "the size of every axis, in layout order", "shape", flag="--shape")
@@ -211,7 +216,7 @@ class Settings:
 
     def prepared(self) -> tuple:
         """(resolved parameters, sharing) of these settings; NormError when they cannot be computed."""
-        return _prepared(self.method, self.shape, self.layout, self.training, self.params)
+        return _prepared(self.method, self.shape, self.layout, self.training, self.params, self.framework)
 
     def problem(self) -> str | None:
         """Why these settings cannot be computed here (one line), or None."""
@@ -232,6 +237,8 @@ class Settings:
             return self.prepared()[0]
         except NormError:
             pass
+        if self.framework != frameworks.TORCH:
+            return frameworks.display_params(self.method, self.framework, self.shape, self.layout, self.params)
         spec = self.spec
         try:
             return resolve_params(spec, self.layout, self.shape, self.kernel_params())
@@ -260,8 +267,13 @@ class Settings:
         new["layout"] = viewable_layout(new["layout"])
         _check_file_layout(new)
         new["shape"] = _shape_for(self, new, given)
+        if "framework" in given and "params" not in given and new["framework"] != self.framework:
+            shown = self if not frameworks.refusal(self.method, self.framework) else self.replace(
+                framework=frameworks.TORCH, params={})  # nothing to carry from a framework that lacks the method
+            new["params"] = Params(frameworks.carried(self.framework, new["framework"], new["method"],
+                                                      shown.display_params(), self.params.as_dict()))
         if "method" in given and "params" not in given and new["method"] != self.method:
-            new["params"] = _carried_params(new, self.params)
+            new["params"] = _carried_params(new, new["params"])
         elif "params" in given:
             new["params"] = _typed_params(new)
         if "backend" in given and "device" not in given and new["backend"] == "numpy":
@@ -286,7 +298,10 @@ def asdict_shallow(settings: Settings) -> dict:
 
 
 @functools.lru_cache(maxsize=64)
-def _prepared(method, shape, layout, training, params):
+def _prepared(method, shape, layout, training, params, framework=frameworks.TORCH):
+    if framework != frameworks.TORCH:  # the framework's parameters, in its meaning
+        resolved, sharing, _ = frameworks.prepared(method, framework, shape, layout, training, params.as_dict())
+        return resolved, sharing
     _, resolved, sharing, _ = prepare(method, shape, layout, training=training, **params.as_dict())
     return resolved, sharing
 
@@ -420,6 +435,8 @@ def _typed_params(new: dict) -> Params:
     """The given parameters as the registry reads them ("2" -> 2, [0, 1] -> (0.0, 1.0)) when they are
     valid; as given otherwise (problem() then says what is wrong)."""
     given = new["params"]
+    if new["framework"] != frameworks.TORCH:
+        return Params(frameworks.typed(new["method"], new["framework"], new["layout"], new["shape"], given.as_dict()))
     try:
         resolved = _prepared(new["method"], new["shape"], new["layout"], new["training"], given)[0]
     except (NormError, TypeError):
@@ -430,13 +447,14 @@ def _typed_params(new: dict) -> Params:
 def _carried_params(new: dict, old_params: Params) -> Params:
     """After a method change: the parameters the new method also has and accepts as they are
     (GroupNorm's groups=4 would break Custom axes, whose axes exclude C by default)."""
-    names = METHODS[new["method"]].param_names
+    names = [p.name for p in frameworks.param_specs(new["method"], new["framework"])]
     carried = {}
     for key, value in old_params.as_dict().items():
         if key in names:
             try:
-                prepare(new["method"], new["shape"], new["layout"], **carried, **{key: value})
-            except NormError:
+                _prepared(new["method"], new["shape"], new["layout"], True, Params({**carried, key: value}),
+                          new["framework"])
+            except (NormError, TypeError):
                 continue
             carried[key] = value
     return Params(carried)

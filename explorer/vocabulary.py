@@ -8,6 +8,7 @@ VIEWS = {
     "groups": "Statistics groups",  # the block picture of which elements share statistics
     "values": "Values",
     "modes": "Train vs eval",
+    "precision": "Precision",  # float16 / bfloat16 / float32 / float64 and the variance algorithms
     "histograms": "Histograms",
     "group-stats": "Per-group statistics",
     "arithmetic": "Arithmetic",

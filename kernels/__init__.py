@@ -13,11 +13,14 @@ kernels but its `experiments` subpackage):
   arithmetic of one element step by step (equal to normalize by construction);
 - other frameworks: FRAMEWORKS (each framework's offer per method), framework_code (runnable code),
   translate (parameters between frameworks), compare (a framework's result against torch's);
+- precision: `precision` (kernels.precision), a normalization with the storage and accumulation
+  types and the variance algorithm chosen apart against float64, and torch's own half kernels;
 - layouts: axis letters (BATCH, CHANNEL), check_layout, spatial_axes, canonical_order, permutation;
 - inputs: GENERATORS, generate;
 - what the views show: per-group moments and statistics, histograms, summary numbers, bin_counts.
 """
 
+from . import precision
 from .backend import available_backends, available_devices, bin_counts, get_ops, torch_missing_reason
 from .code import code_for
 from .core import NormError, Result, normalize, prepare, shared_mask
@@ -56,4 +59,4 @@ __all__ = ["explain", "explain_result", "fmt", "Explanation", "Step", "STEP_KIND
            "COMMON_LAYOUTS", "all_layouts", "check_layout", "spatial_axes", "canonical_order", "permutation",
            "GENERATORS", "generate", "Partition", "ChannelWindow", "GroupMoments", "GroupStats", "Histograms",
            "Summary", "group_moments", "histograms", "summarize", "summary_from", "finite_range", "bin_counts",
-           "FRAMEWORKS", "framework_code", "translate", "compare"]
+           "FRAMEWORKS", "framework_code", "translate", "compare", "precision"]

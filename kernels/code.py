@@ -142,6 +142,56 @@ def code_group(layout, shape, p, training=True):
     return {"PyTorch": torch, "Keras": keras}
 
 
+def _nc_tensor(value, layout, shape) -> str:
+    """Code for a number, a per-channel (C,) or per-(sample, channel) (N, C) value, shaped to
+    broadcast against x in the canonical (N, C, *spatial) order."""
+    import numpy as np
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim == 0:
+        return _fmt(float(a))
+    rest = ", 1" * len(spatial_axes(layout))
+    view = f"(1, -1{rest})" if a.ndim == 1 else f"({a.shape[0]}, {a.shape[1]}{rest})"
+    return f"torch.tensor({np.round(a, 6).tolist()}).view{view}"
+
+
+def code_adain(layout, shape, p, training=True):
+    eps = _fmt(p["eps"])
+    torch = _torch(layout, canonical_order(layout), [
+        "# AdaIN: InstanceNorm, then the style's σ_s and μ_s; from a style tensor s (same layout):",
+        f"#   var_s, mean_s = torch.var_mean(s, dim={list(range(2, 2 + len(spatial_axes(layout))))}, "
+        f"unbiased=False, keepdim=True); std_s = (var_s + {eps}).sqrt()",
+        f"std_s, mean_s = {_nc_tensor(p['style_std'], layout, shape)}, {_nc_tensor(p['style_mean'], layout, shape)}",
+        f"y = nn.functional.instance_norm(x, eps={eps}) * std_s + mean_s"])
+    return {"PyTorch": torch}
+
+
+def code_conditional_batch(layout, shape, p, training=True):
+    from .methods import conditional_tables  # the defaults live with the method
+    s = _sz(layout, shape)
+    labels, gamma, beta = conditional_tables(p, s[BATCH], s[CHANNEL])
+    rest = ", 1" * len(spatial_axes(layout))
+    mode = "bn.train()" if training else "bn.eval()  # running statistics"
+    torch = _torch(layout, canonical_order(layout), [
+        f"bn = nn.BatchNorm{_dims(layout)}({s[CHANNEL]}, affine=False, {_eps_momentum(p)})", mode,
+        f"gamma = nn.Embedding({gamma.shape[0]}, {s[CHANNEL]}).requires_grad_(False)  # γ per class",
+        f"beta = nn.Embedding({beta.shape[0]}, {s[CHANNEL]}).requires_grad_(False)  # β per class",
+        f"gamma.weight[:] = torch.tensor({gamma.tolist()})",
+        f"beta.weight[:] = torch.tensor({beta.tolist()})",
+        f"labels = torch.tensor({labels.tolist()})  # each sample's class",
+        f"y = bn(x) * gamma(labels).view(-1, {s[CHANNEL]}{rest}) + beta(labels).view(-1, {s[CHANNEL]}{rest})"])
+    return {"PyTorch": torch}
+
+
+def code_sample_group(layout, shape, p, training=True):
+    s = _sz(layout, shape)
+    chunk = s[BATCH] // p["sample_groups"]
+    torch = _torch(layout, canonical_order(layout), [
+        f"# {p['sample_groups']} groups of {chunk} samples, BatchNorm statistics within each (no running ones):",
+        f"y = torch.cat([nn.functional.batch_norm(part, None, None, training=True, eps={_fmt(p['eps'])})",
+        f"               for part in x.split({chunk})])"])
+    return {"PyTorch": torch}
+
+
 def code_rms(layout, shape, p, training=True):
     s = _sz(layout, shape)
     dims = [s[a] for a in canonical_order(layout)[1:]]

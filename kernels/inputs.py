@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .backend import PARALLEL_ELEMENTS, _inner_buffer, _thread_pool
 from .layouts import canonical_order, check_layout, permutation
 
 SAMPLE_IMAGE = Path(__file__).resolve().parent / "data" / "sample_image.npy"  # package data: in a wheel too
@@ -23,46 +24,106 @@ class Generator:
     name: str
     label: str
     doc: str
-    fill: Callable  # (rng, canonical shape) -> float64 array
+    fill: Callable  # (seed, canonical shape) -> float32 array
 
 
-def _normal(rng, shape):
-    return rng.standard_normal(shape, dtype=np.float32)
+#: Inputs of at least this many elements are generated in blocks of about BLOCK elements: whole
+#: (sample, channel) rows of the canonical (N, C, *spatial) array, block b drawn from its own
+#: stream SeedSequence(seed, spawn_key=(1, b)) and numbers drawn once per row from
+#: SeedSequence(seed, spawn_key=(0,)). The blocks fill on a few threads at once (NumPy's
+#: generators release the GIL), and a seed gives the same values on any number of cores.
+#: Smaller inputs are one stream, np.random.default_rng(seed), as before blocks existed.
+BLOCKS_FROM = 1 << 20
+BLOCK = 1 << 18
 
 
-def _shifted(rng, shape):
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+
+
+def _in_blocks(fill_rows, per_row=None):
+    """A generator's fill from fill_rows(rng, out, draws): out is a (rows, spatial size) block of
+    the canonical array, to be filled with the values of those (sample, channel) rows; draws are
+    per_row(rng, N·C), numbers drawn once per row (before the values, from the same stream when
+    there is one stream), sliced to the block's rows."""
+    def fill(seed, shape):
+        out = np.empty(shape, np.float32)
+        rows = out.reshape(shape[0] * shape[1], -1)
+        if out.size < BLOCKS_FROM:
+            rng = np.random.default_rng(seed)
+            fill_rows(rng, rows, per_row(rng, rows.shape[0]) if per_row else None)
+            return out
+        draws = per_row(_rng(seed, 0), rows.shape[0]) if per_row else None
+        step = max(1, BLOCK // rows.shape[1])
+        starts = range(0, rows.shape[0], step)
+
+        def work(b):
+            block = slice(starts[b], starts[b] + step)
+            fill_rows(_rng(seed, 1, b), rows[block], None if draws is None else [d[block] for d in draws])
+
+        _parallel(work, len(starts), out.size)
+        return out
+    return fill
+
+
+def _parallel(work, n: int, size: int):
+    """work(0), ..., work(n - 1), on the kernels' threads when there is enough to share."""
+    if n == 1 or size < PARALLEL_ELEMENTS:
+        for b in range(n):
+            work(b)
+        return
+    futures = [_thread_pool().submit(work, b) for b in range(1, n)]
+    try:
+        work(0)
+    finally:
+        for future in futures:
+            future.result()
+
+
+def _normal(rng, out, draws):
+    rng.standard_normal(out=out, dtype=np.float32)
+
+
+def _offsets_and_scales(rng, rows: int) -> tuple:
+    """The 'shifted' input's offset and scale of each (sample, channel) row."""
+    offset = rng.uniform(-3.0, 3.0, (rows, 1)).astype(np.float32)
+    return offset, np.exp(rng.uniform(-1.0, 1.5, (rows, 1))).astype(np.float32)
+
+
+def _shifted(rng, out, draws):
     """Each sample and channel gets its own offset and scale, like images of differing brightness and contrast."""
-    n, c = shape[:2]
-    extra = (1,) * (len(shape) - 2)
-    offset = rng.uniform(-3.0, 3.0, (n, c) + extra).astype(np.float32)
-    scale = np.exp(rng.uniform(-1.0, 1.5, (n, c) + extra)).astype(np.float32)
-    return rng.standard_normal(shape, dtype=np.float32) * scale + offset
+    offset, scale = draws
+    rng.standard_normal(out=out, dtype=np.float32)
+    with _inner_buffer(out.shape[1]):
+        out *= scale
+        out += offset
 
 
-def _uniform(rng, shape):
-    return rng.random(shape, dtype=np.float32)
+def _uniform(rng, out, draws):
+    rng.random(out=out, dtype=np.float32)
 
 
-def _bimodal(rng, shape):
-    side = np.where(rng.random(shape, dtype=np.float32) < 0.5, -2.0, 2.0).astype(np.float32)
-    return side + 0.5 * rng.standard_normal(shape, dtype=np.float32)
+def _bimodal(rng, out, draws):
+    side = rng.random(out.shape, dtype=np.float32) < 0.5
+    rng.standard_normal(out=out, dtype=np.float32)
+    out *= np.float32(0.5)
+    out += np.where(side, np.float32(-2.0), np.float32(2.0))
 
 
-def _heavy(rng, shape):
+def _heavy(rng, out, draws):
     """Student t (3 degrees of freedom) plus 0.5% outliers at ten times the scale."""
-    x = rng.standard_t(3, shape).astype(np.float32)
-    outliers = rng.random(shape) < 0.005
-    x[outliers] *= 10.0
-    return x
+    out[...] = rng.standard_t(3, out.shape)
+    out[rng.random(out.shape) < 0.005] *= 10.0
 
 
-def _constant(rng, shape):
+def _constant(seed, shape):
     return np.full(shape, 1.0, np.float32)
 
 
-def _image(rng, shape):
+def _image(seed, shape):
     """The sample image as a batch: each sample a different crop and flip, channels cycling RGB.
     Sequences (N, C, L) get an image row, volumes repeat the image along depth."""
+    rng = np.random.default_rng(seed)
     n, c, spatial = shape[0], shape[1], shape[2:]
     h, w = spatial[-2:] if len(spatial) >= 2 else (1, spatial[0] if spatial else 1)
     img = sample_image().astype(np.float32) / 255.0  # (3, H0, W0)
@@ -96,14 +157,15 @@ def _resize(img, h, w):
 
 
 GENERATORS = {g.name: g for g in [
-    Generator("normal", "Standard normal", "Independent N(0, 1) values.", _normal),
+    Generator("normal", "Standard normal", "Independent N(0, 1) values.", _in_blocks(_normal)),
     Generator("shifted", "Per-channel shift and scale",
               "N(0, 1) scaled and shifted by a random amount per sample and channel, as real images differ "
-              "in brightness and contrast.", _shifted),
-    Generator("uniform", "Uniform [0, 1)", "Independent uniform values, like the seed's input features.", _uniform),
-    Generator("bimodal", "Bimodal", "Half the values near −2, half near +2 (std 0.5 each).", _bimodal),
+              "in brightness and contrast.", _in_blocks(_shifted, _offsets_and_scales)),
+    Generator("uniform", "Uniform [0, 1)", "Independent uniform values, like the seed's input features.",
+              _in_blocks(_uniform)),
+    Generator("bimodal", "Bimodal", "Half the values near −2, half near +2 (std 0.5 each).", _in_blocks(_bimodal)),
     Generator("heavy_tailed", "Heavy-tailed with outliers",
-              "Student t with 3 degrees of freedom and 0.5% outliers ten times larger.", _heavy),
+              "Student t with 3 degrees of freedom and 0.5% outliers ten times larger.", _in_blocks(_heavy)),
     Generator("constant", "All constant", "Every value 1.0: the variance is 0 everywhere.", _constant),
     Generator("image", "Sample image", "The bundled sample image as a batch: random crops and flips per "
                                        "sample, RGB cycling over the channels, values in [0, 1].", _image),
@@ -120,7 +182,7 @@ def generate(name: str, shape, layout: str = "NCHW", seed: int = 0, dtype=np.flo
         raise ValueError(f"input shape {shape} does not fit layout {layout}")
     canon = canonical_order(layout)
     canon_shape = tuple(shape[layout.index(a)] for a in canon)
-    x = GENERATORS[name].fill(np.random.default_rng(seed), canon_shape)
+    x = GENERATORS[name].fill(seed, canon_shape)
     x = np.ascontiguousarray(x.transpose(permutation(canon, layout))) if canon != layout else x
     return x.astype(dtype, copy=False)
 

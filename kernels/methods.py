@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from math import prod
 
+import numpy as np
+
 from .code import (
+    code_adain,
     code_batch,
     code_channel,
+    code_conditional_batch,
     code_custom,
     code_frn,
     code_ghost,
@@ -22,23 +26,31 @@ from .code import (
     code_pixel,
     code_renorm,
     code_rms,
+    code_sample_group,
     code_standardize,
 )
 from .layouts import BATCH, CHANNEL, permutation, spatial_axes
 from .moments import (
     affine,
+    batch_norm_transform,
+    batch_norm_view,
     channel_vector,
+    fusable,
+    fused_batch_moments,
+    fused_mean_square,
+    fused_standard,
     group_map,
     group_warnings,
     inverse_std,
     moments,
     per_channel,
+    rows_standard,
     standardize,
     to_stat,
     update_running,
 )
-from .partition import ChannelWindow
-from .registry import Method, Param, default_batch_axes, default_groups, default_virtual_batch
+from .partition import ChannelWindow, Partition
+from .registry import Method, Param, ShapeInfo, default_batch_axes, default_groups, default_virtual_batch
 
 # -- parameters shared by several methods ------------------------------------------------
 EPS = Param("eps", "float", 1e-5, "added to the variance inside the square root: (x − μ) / √(σ² + ε)", minimum=0.0,
@@ -54,6 +66,10 @@ CONVENTION = Param("momentum_convention", "choice", "torch",
                    "torch: new = (1 − m)·old + m·batch with unbiased var; keras: new = m·old + (1 − m)·batch "
                    "with biased var", choices=("torch", "keras"))
 RUNNING = (MOMENTUM, CONVENTION)
+INSTANCE_MOMENTUM = Param("momentum", "optional_float", 0.1,
+                          "running-statistics momentum, used only when running statistics are passed (torch's "
+                          "track_running_stats=True): new = (1 − m)·old + m·(per-instance statistics averaged over N)",
+                          minimum=0.0, maximum=1.0)
 GROUPS = Param("groups", "int", default_groups, "number of channel groups G; C must be divisible by G", minimum=1)
 
 TRAIN_EVAL = ("Train vs eval: in training BatchNorm normalizes with the batch's own mean and variance and "
@@ -72,15 +88,20 @@ LN_NCHW = ("LayerNorm on NCHW in torch (nn.LayerNorm([C, H, W])) normalizes each
 # -- shared pieces of the compute functions ----------------------------------------------
 
 def _standard(ctx, center=True, eps=None):
-    """The plain path: moments over the partition, standardize, affine step."""
+    """The plain path: moments over the partition, standardize, affine step (on the torch
+    backend torch's fused kernel where one computes the same thing, see moments.fused_standard)."""
     part = ctx.sharing
     eps = ctx.params["eps"] if eps is None else eps
+    fused = fused_standard(ctx, part, eps) if center else fused_mean_square(ctx, part, eps)
+    if fused is not None:
+        return fused
     xe = ctx.ops.reshape(ctx.x, part.expanded_shape)
-    m = moments(ctx, part, xe, center=center)
+    fast = rows_standard(ctx, part, xe, eps, center)  # NumPy, every group a row: one sweep per thread
+    m = moments(ctx, part, xe, center=center) if fast is None else fast[0]
     group_warnings(ctx, part, m, eps, center=center)
-    y = affine(ctx, standardize(ctx, part, xe, m, eps))
-    inv = to_stat(ctx, part, inverse_std(ctx.ops, m.var, eps))
-    mean = to_stat(ctx, part, m.mean)
+    inv = inverse_std(ctx.ops, m.var, eps)
+    y = affine(ctx, standardize(ctx, part, xe, m, eps, inv) if fast is None else fast[1])
+    inv, mean = to_stat(ctx, part, inv), to_stat(ctx, part, m.mean)
     return dict(output=y, mean=mean, var=to_stat(ctx, part, m.var),
                 group_map=group_map(ctx, part, inv, mean))
 
@@ -113,8 +134,12 @@ def _eval_with_running(ctx):
     eps = ctx.params["eps"]
     mean, var = per_channel(ctx, rm, "running_mean"), per_channel(ctx, rv, "running_var")
     inv = inverse_std(ctx.ops, var, eps)
-    y = affine(ctx, (ctx.x - mean) * inv)
-    return dict(output=y, mean=mean, var=var, group_map=group_map(ctx, ctx.sharing, inv, mean))
+    xc = batch_norm_view(ctx, ctx.sharing)
+    y = batch_norm_transform(ctx, xc, mean, var, eps) if xc is not None else None
+    out = dict(fused="torch.batch_norm") if y is not None else {}
+    if y is None:
+        y = affine(ctx, (ctx.x - mean) * inv)
+    return dict(output=y, mean=mean, var=var, group_map=group_map(ctx, ctx.sharing, inv, mean), **out)
 
 
 def _batch_training(ctx, renorm=False):
@@ -124,7 +149,10 @@ def _batch_training(ctx, renorm=False):
     part = ctx.sharing
     eps = p["eps"]
     xe = ops.reshape(ctx.x, part.expanded_shape)
-    m = moments(ctx, part, xe)
+    xc = None if renorm else batch_norm_view(ctx, part)  # torch's BatchNorm kernels, where they apply
+    m = fused_batch_moments(ctx, part, xc) if xc is not None else None
+    xc = xc if m is not None else None
+    m = m if m is not None else moments(ctx, part, xe)
     if part.group_size == 1:
         ctx.warn("one value per channel in training (N=1 and a single position): torch raises 'Expected more "
                  "than 1 value per channel when training'. The batch mean equals the value and the variance is "
@@ -138,9 +166,14 @@ def _batch_training(ctx, renorm=False):
     if eps == 0:
         ctx.warn("torch refuses eps=0 for BatchNorm in training ('batch_norm eps must be positive during "
                  "training'); the explorer computes it anyway")
-    y = standardize(ctx, part, xe, m, eps)
-    mean, inv = to_stat(ctx, part, m.mean), to_stat(ctx, part, inverse_std(ops, m.var, eps))
+    inv_e = inverse_std(ops, m.var, eps)
+    mean, inv = to_stat(ctx, part, m.mean), to_stat(ctx, part, inv_e)
     out = dict(mean=mean, var=to_stat(ctx, part, m.var), stats={})
+    y = batch_norm_transform(ctx, xc, m.mean, m.var, eps) if xc is not None else None  # output, affine included
+    if y is not None:
+        out["fused"] = "torch.batch_norm_update_stats + torch.batch_norm"
+    else:
+        y = standardize(ctx, part, xe, m, eps, inv_e)
     scale, shift = inv, 0.0
     track = ctx.running_mean is not None or ctx.running_var is not None or renorm
     if track:
@@ -158,7 +191,7 @@ def _batch_training(ctx, renorm=False):
         if part.group_size == 1 and p["momentum_convention"] == "torch":
             ctx.warn("running_var was not updated: one value per channel has no unbiased variance")
         out.update(running_mean=rm, running_var=rv, num_batches_tracked=nbt)
-    out["output"] = affine(ctx, y)
+    out["output"] = y if "fused" in out else affine(ctx, y)
     out["group_map"] = group_map(ctx, part, scale, mean, shift)
     return out
 
@@ -187,7 +220,93 @@ def _compute_instance(ctx):
     if len(spatial_axes(ctx.layout)) and _spatial_size(ctx) == 1:
         ctx.warn("InstanceNorm over a single position: torch raises 'Expected more than 1 spatial element when "
                  "training'; every output is 0")
+    out = _standard(ctx)
+    if ctx.running_mean is not None or ctx.running_var is not None:
+        out.update(_instance_running(ctx, out["mean"], out["var"]))
+    return out
+
+
+def _instance_running(ctx, mean, var):
+    """torch's InstanceNorm with track_running_stats=True, in training: each running statistic moves
+    toward the per-instance statistics averaged over the batch (unbiased variances):
+    new = (1 − m)·old + m·mean over N. momentum=None means 0 there (InstanceNorm passes
+    `momentum or 0.0`): nothing moves; num_batches_tracked is never counted."""
+    ops = ctx.ops
+    rm, rv = _running_inputs(ctx)
+    order = BATCH + CHANNEL + "".join(a for a in ctx.layout if a not in BATCH + CHANNEL)
+
+    def per_sample(s):  # (N, C)
+        t = ops.transpose(s, permutation(ctx.layout, order))
+        return ops.reshape(t, (t.shape[0], t.shape[1]))
+
+    n = ctx.sharing.group_size
+    factor = ctx.params["momentum"] or 0.0
+    if ctx.params["momentum"] is None:
+        ctx.warn("momentum=None: torch's InstanceNorm passes momentum 0 then, so the running statistics never move")
+    channels = rm.shape[0]
+    batch_mean = ops.reshape(ops.mean(per_sample(mean), (0,)), (channels,))
+    batch_var = ops.reshape(ops.mean(per_sample(var), (0,)), (channels,))
+    new_mean = (1 - factor) * rm + factor * batch_mean
+    new_var = rv if n <= 1 else (1 - factor) * rv + factor * batch_var * (n / (n - 1))
+    return dict(running_mean=new_mean, running_var=new_var, num_batches_tracked=ctx.num_batches_tracked)
+
+
+def _per_sample_channel(ctx, value, name):
+    """A number, one value per channel (C,) or one per sample and channel (N, C), as an array that
+    broadcasts against x in its layout (N and C where the layout has them, 1 elsewhere)."""
+    ops = ctx.ops
+    v = ops.const(value, like=ctx.x)
+    size = dict(zip(ctx.layout, ctx.shape))
+    if v.ndim == 0 or (v.ndim == 1 and v.shape[0] == size[CHANNEL]):
+        return v if v.ndim == 0 else per_channel(ctx, v, name)
+    if tuple(v.shape) != (size[BATCH], size[CHANNEL]):
+        raise ValueError(f"{name} of shape {tuple(v.shape)} needs a number, one value per channel (C={size[CHANNEL]}) "
+                         f"or one per sample and channel (N, C) = ({size[BATCH]}, {size[CHANNEL]})")
+    if ctx.layout.index(BATCH) > ctx.layout.index(CHANNEL):
+        v = ops.transpose(v, (1, 0))
+    return ops.reshape(v, tuple(s if a in (BATCH, CHANNEL) else 1 for a, s in zip(ctx.layout, ctx.shape)))
+
+
+def _compute_adain(ctx):
+    """AdaIN (Huang & Belongie 2017): InstanceNorm whose γ, β are a style's σ_s, μ_s per (sample,
+    channel). They become the affine step's weight and bias (shown in the Result's params)."""
+    p = ctx.params
+    p.update(weight=_per_sample_channel(ctx, p["style_std"], "style_std"),
+             bias=_per_sample_channel(ctx, p["style_mean"], "style_mean"))
+    if len(spatial_axes(ctx.layout)) and _spatial_size(ctx) == 1:
+        ctx.warn("AdaIN over a single position: the instance variance is 0, so every output is the style's mean")
     return _standard(ctx)
+
+
+def conditional_tables(params: dict, n: int, c: int) -> tuple:
+    """(labels (N,), gamma_table (classes, C), beta_table (classes, C)) as NumPy arrays, the defaults
+    filled in: two classes, even samples class 0 (γ 1, β 0) and odd samples class 1 (γ 2, β 1)."""
+    labels = np.arange(n) % 2 if params["labels"] is None else np.asarray(params["labels"])
+    gamma = np.array([[1.0] * c, [2.0] * c]) if params["gamma_table"] is None else np.asarray(params["gamma_table"],
+                                                                                            dtype=np.float64)
+    beta = np.array([[0.0] * c, [1.0] * c]) if params["beta_table"] is None else np.asarray(params["beta_table"],
+                                                                                          dtype=np.float64)
+    if labels.shape != (n,) or labels.dtype.kind not in "iub" and not np.array_equal(labels, np.round(labels)):
+        raise ValueError(f"labels needs one integer class per sample (N={n}), got shape {labels.shape}")
+    labels = labels.astype(np.int64)
+    for name, table in (("gamma_table", gamma), ("beta_table", beta)):
+        if table.ndim != 2 or table.shape[1] != c:
+            raise ValueError(f"{name} needs one row per class and one column per channel (classes, C={c}), got "
+                             f"shape {table.shape}")
+    classes = min(gamma.shape[0], beta.shape[0])
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"labels must lie in 0 … {classes - 1} (the tables have {classes} rows)")
+    return labels, gamma, beta
+
+
+def _compute_conditional_batch(ctx):
+    """Conditional BatchNorm (de Vries et al. 2017, Dumoulin et al. 2017): BatchNorm without its own
+    affine step, then γ, β looked up per sample from its class (an nn.Embedding(classes, C))."""
+    size = dict(zip(ctx.layout, ctx.shape))
+    labels, gamma, beta = conditional_tables(ctx.params, size[BATCH], size[CHANNEL])
+    ctx.params.update(weight=_per_sample_channel(ctx, gamma[labels], "gamma_table[labels]"),
+                      bias=_per_sample_channel(ctx, beta[labels], "beta_table[labels]"))
+    return _compute_batch(ctx)
 
 
 def _spatial_size(ctx) -> int:
@@ -222,8 +341,18 @@ def _compute_lrn(ctx):
     """torch.nn.functional.local_response_norm: b_c = a_c / (k + α/n · Σ a_{c'}²)^β over the
     window c' ∈ [c − n//2, c + (n−1)//2], zero padded."""
     ops, p = ctx.ops, ctx.params
-    x, size = ctx.x, p["size"]
+    x = ctx.x
     cpos, channels = ctx.layout.index(CHANNEL), dict(zip(ctx.layout, ctx.shape))[CHANNEL]
+    # A window wider than 2C − 1 covers every channel from every c: its sums are those of size 2C − 1
+    # (the zero padding adds nothing), only the divisor differs. So any size costs what 2C − 1 does.
+    size = min(p["size"], 2 * channels - 1)
+    alpha, rescale = p["alpha"] * size / p["size"], size / p["size"]
+    fast = ops.local_response(x, cpos, size, alpha, p["beta"], p["k"]) if ops.name == "numpy" or fusable(ctx) \
+        else None  # the common case in a few passes; NaN/Inf, overflow and 0/0 take the formula below
+    if fast is not None:
+        window_mean, y = fast
+        return dict(output=y, mean=ops.zeros(ctx.shape, like=x), var=window_mean * rescale if rescale != 1 else
+                    window_mean, fused="torch.nn.functional.avg_pool3d" if ops.name == "torch" else "")
     finite = ops.isfinite(x)
     bad = prod(ctx.shape) - ops.count(finite)
     if bad and ctx.nonfinite == "omit":
@@ -231,6 +360,9 @@ def _compute_lrn(ctx):
                  f"0; torch would give NaN for every element whose window holds one")
         x = ops.where(finite, x, 0.0)
         ctx.finite = finite
+    elif bad:
+        ctx.warn(f"the input holds {bad} NaN/Inf value(s); nonfinite='propagate' passes them on as torch does: "
+                 f"every element whose window holds one gets a NaN output")
     sq = x * x
 
     def pad(n):
@@ -247,7 +379,8 @@ def _compute_lrn(ctx):
     window_mean = acc / size
     if not bad and not ops.all(ops.isfinite(window_mean)):
         ctx.overflow = True  # squares of finite values overflow: normalize retries in float64
-    div = ops.power(window_mean * p["alpha"] + p["k"], p["beta"])
+    div = ops.power(window_mean * alpha + p["k"], p["beta"])
+    window_mean = window_mean * rescale if rescale != 1 else window_mean
     zero = ops.count(div == 0)
     if zero:
         ctx.warn(f"{zero} element(s) have k=0 and an all-zero window: 0/0, set to 0 (torch gives NaN)")
@@ -305,6 +438,20 @@ def _compute_minmax(ctx):
                 stats=dict(data_min=to_stat(ctx, part, lo), data_max=to_stat(ctx, part, hi)), group_map=line)
 
 
+def _default_sample_groups(info: ShapeInfo) -> int:
+    """Two groups or more (the smallest divisor of N between 1 and N), so it differs from both BatchNorm
+    and InstanceNorm; 1 (BatchNorm) when N has none (N = 1, 2, 3, 5, …)."""
+    n = info.size(BATCH)
+    return next((d for d in range(2, n) if n % d == 0), 1)
+
+
+def _sample_group_size(layout, shape, params) -> int:
+    n, groups = dict(zip(layout, shape))[BATCH], params["sample_groups"]
+    if n % groups:
+        raise ValueError(f"N={n} is not divisible by sample_groups={groups}")
+    return n // groups
+
+
 def _window_sharing(layout, shape, params):
     return ChannelWindow(layout, tuple(shape), params["size"])
 
@@ -353,7 +500,7 @@ _ENTRIES = [
         family="activation",
         axes="*",
         centers=True,
-        params=(EPS, *AFFINE),
+        params=(EPS, *AFFINE, INSTANCE_MOMENTUM),
         formula=_STD + "\nμ, σ² over (H, W) for each sample and channel",
         summary="Per sample and channel, over positions: removes each image's per-channel contrast (style transfer).",
         compute=_compute_instance,
@@ -510,6 +657,70 @@ _ENTRIES = [
             "InstanceNorm, C: LayerNorm over channels).",
         compute=_compute_custom,
         code=code_custom),
+    Method(
+        name="adain",
+        label="AdaIN",
+        family="activation",
+        axes="*",
+        centers=True,
+        params=(EPS, Param("style_mean", "array", 0.0, "the style's mean μ_s: a number, one per channel, or one per "
+                                                       "sample and channel (N, C)"),
+            Param("style_std", "array", 1.0, "the style's standard deviation σ_s = √(var_s + ε), shaped like "
+                                             "style_mean")),
+        formula="y = σ_s · (x − μ) / √(σ² + ε) + μ_s\nμ, σ² over (H, W) for each sample and channel (InstanceNorm); "
+            "μ_s, σ_s the style's",
+        summary="Adaptive Instance Normalization: each sample's per-channel statistics replaced by a style's (style "
+            "transfer). InstanceNorm whose γ, β are the style's standard deviation and mean.",
+        compute=_compute_adain,
+        code=code_adain,
+        references=("Huang & Belongie 2017, Arbitrary Style Transfer in Real-time with Adaptive Instance "
+            "Normalization, arXiv:1703.06868",),
+        pitfalls=("From a style tensor s: μ_s = s.mean(spatial), σ_s = √(s.var(spatial) + ε). The authors' released "
+            "code uses the unbiased variance there; the paper's formula the biased one.",
+            "It is InstanceNorm: over a single position every output is μ_s.")),
+    Method(
+        name="conditional_batch",
+        label="Conditional BatchNorm",
+        family="activation",
+        axes="N*",
+        centers=True,
+        params=(EPS, *RUNNING,
+            Param("labels", "array", None, "each sample's class, N integers (None: 0, 1, 0, 1, …)"),
+            Param("gamma_table", "array", None, "γ per class and channel, (classes, C) (None: class 0 γ = 1, "
+                                                "class 1 γ = 2)"),
+            Param("beta_table", "array", None, "β per class and channel, (classes, C) (None: class 0 β = 0, "
+                                               "class 1 β = 1)")),
+        formula=_STD + "\nμ, σ² as BatchNorm (per channel over N, H, W); γ, β = tables[label of the sample]",
+        summary="BatchNorm whose γ and β are looked up per sample from its class (conditional image generation, "
+            "FiLM-style conditioning): the statistics are shared across the batch, the affine step is not.",
+        compute=_compute_conditional_batch,
+        code=code_conditional_batch,
+        running_stats=True,
+        references=("de Vries et al. 2017, Modulating early visual processing by language, arXiv:1707.00683",
+            "Dumoulin, Shlens & Kudlur 2017, A Learned Representation For Artistic Style, arXiv:1610.07629"),
+        pitfalls=(TRAIN_EVAL, "FiLM is this affine step alone, with γ, β computed from a condition: it has no "
+            "statistics, so it is not a normalization of its own (kernels.experiments.conditional.film).")),
+    Method(
+        name="sample_group",
+        label="Group Instance Norm (samples)",
+        family="activation",
+        axes="N*",
+        centers=True,
+        params=(Param("sample_groups", "int", _default_sample_groups,
+                      "split the batch into G groups of N/G samples; N must be divisible", minimum=1), EPS, *AFFINE),
+        formula=_STD + "\nμ, σ² over (N/G samples, H, W) per channel, within each of the G sample groups; the same "
+            "in train and eval",
+        summary="One reading of 'Group Instance Normalization': BatchNorm's statistics per channel, but over groups "
+            "of samples instead of the whole batch (G = N: InstanceNorm, G = 1: BatchNorm in training). The other "
+            "reading, groups of channels per sample, is GroupNorm (the lesson compares them).",
+        compute=lambda ctx: _standard(ctx),
+        code=code_sample_group,
+        sharing=lambda layout, shape, p: Partition(layout, shape, default_batch_axes(ShapeInfo(layout, shape)),
+                                                   virtual_batch=_sample_group_size(layout, shape, p),
+                                                   batch_chunk="sample group"),
+        references=("the seed article names it without a definition; see the 'Group Instance Norm' lesson",),
+        pitfalls=("It has no running statistics: eval computes what training computes, unlike BatchNorm.",
+            "In training it equals Ghost BatchNorm with virtual_batch = N/G.")),
     Method(
         name="standardize",
         label="Standardize (z-score)",

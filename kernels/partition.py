@@ -17,6 +17,7 @@ Both give the views one interface (a "sharing"):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from math import prod
 
 import numpy as np
@@ -31,6 +32,9 @@ class Partition:
     reduce: the axis letters reduced over. groups > 1 splits C into that many blocks
     (C must be reduced and divisible). virtual_batch > 0 splits N into chunks of that
     many samples (N must be reduced and divisible).
+
+    A partition is immutable, so its derived shapes are computed once (cached on the instance;
+    `kernels.core.prepare` hands the same instance to every call with the same settings).
     """
 
     layout: str
@@ -38,6 +42,7 @@ class Partition:
     reduce: str
     groups: int = 1
     virtual_batch: int = 0
+    batch_chunk: str = "virtual batch"  # what the chunks of N are called in words ("sample group")
 
     def __post_init__(self):
         size = dict(zip(self.layout, self.shape))
@@ -62,7 +67,7 @@ class Partition:
             return self.virtual_batch
         return 0
 
-    @property
+    @cached_property
     def expanded_shape(self) -> tuple:
         """x's shape with each split axis replaced by (blocks, block length)."""
         out = []
@@ -71,7 +76,7 @@ class Partition:
             out.extend((size // block, block) if block else (size,))
         return tuple(out)
 
-    @property
+    @cached_property
     def reduce_positions(self) -> tuple:
         """Positions in `expanded_shape` to reduce over."""
         out, pos = [], 0
@@ -85,7 +90,7 @@ class Partition:
                 pos += 1
         return tuple(out)
 
-    @property
+    @cached_property
     def stat_shape(self) -> tuple:
         """Shape of a statistic in layout order: 1 on reduced axes, the block count on split ones."""
         out = []
@@ -94,17 +99,17 @@ class Partition:
             out.append(size // block if block else (1 if axis in self.reduce else size))
         return tuple(out)
 
-    @property
+    @cached_property
     def expanded_stat_shape(self) -> tuple:
         reduced = set(self.reduce_positions)
         return tuple(1 if i in reduced else s for i, s in enumerate(self.expanded_shape))
 
-    @property
+    @cached_property
     def group_size(self) -> int:
         """Elements per statistics group."""
         return prod(self.expanded_shape[i] for i in self.reduce_positions)
 
-    @property
+    @cached_property
     def n_groups(self) -> int:
         return prod(self.stat_shape)
 
@@ -163,9 +168,9 @@ class Partition:
         kept, over = [], []
         block_n, block_c = self._split(BATCH), self._split(CHANNEL)
         if BATCH in self.reduce:
-            over.append(f"the {block_n} samples of its virtual batch" if block_n else "all samples")
+            over.append(f"the {block_n} samples of its {self.batch_chunk}" if block_n else "all samples")
             if block_n:
-                kept.append(f"virtual batch of {block_n} samples")
+                kept.append(f"{self.batch_chunk} of {block_n} samples")
         else:
             kept.append("sample")
         if CHANNEL in self.reduce:

@@ -86,7 +86,7 @@ class ArithmeticPanel(QWidget):
         return 0 if self.explanation is None else len(self.explanation.steps)
 
     def set_scene(self, scene):
-        same_element = (self.scene is not None and scene is not None
+        same_element = (self.scene is not None and scene is not None and scene.explanation is not None
                         and self.scene.settings.selected == scene.settings.selected
                         and self.count == len(scene.explanation.steps))
         self.scene = scene

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from kernels import (
     COMMON_LAYOUTS,
     FAMILIES,
+    FRAMEWORKS,
     GENERATORS,
     METHODS,
     all_layouts,
@@ -31,6 +32,7 @@ from kernels import (
     torch_missing_reason,
 )
 
+from ..frameworks import refusal
 from ..settings import FIELDS, FILE_INPUT
 from .common import INVALID_STYLE, blocked, error_label, hint_label, mark_invalid, set_value
 from .param_editor import ParamEditor
@@ -82,6 +84,16 @@ class ControlPanel(QScrollArea):
         self.label_method = hint_label()
         self.label_method.setObjectName("label_method")
         form.addRow(self.label_method)
+        self.combo_framework = QComboBox(objectName="combo_framework")
+        for name, fw in FRAMEWORKS.items():
+            self.combo_framework.addItem(fw.label, name)
+        self.combo_framework.setToolTip("Whose semantics compute the method: its layer, its defaults, and parameters "
+                                        "in its meaning (Keras' momentum 0.99 is torch's 0.01)")
+        self.combo_framework.currentIndexChanged.connect(self._on_framework)
+        form.addRow("framework", self.combo_framework)
+        self.label_framework = hint_label()
+        self.label_framework.setObjectName("label_framework")
+        form.addRow(self.label_framework)
         self.combo_mode = QComboBox(objectName="combo_mode")
         self.combo_mode.addItems(["train", "eval"])
         self.combo_mode.setToolTip("train: batch statistics (and running-statistics updates); "
@@ -213,6 +225,28 @@ class ControlPanel(QScrollArea):
         elif name != self.state.method:
             self.state.update(method=name)
 
+    def _on_framework(self, index):
+        name = self.combo_framework.itemData(index)
+        if name and name != self.state.framework:
+            self.state.update(framework=name)
+
+    def _sync_framework(self):
+        """Each framework's item enabled when it computes the current method (else its reason as the
+        tooltip); the chosen framework's layer or op, or why it cannot, under it."""
+        s = self.state
+        model = self.combo_framework.model()
+        for row, name in enumerate(FRAMEWORKS):
+            why = refusal(s.method, name)
+            item = model.item(row)
+            item.setEnabled(not why or name == s.framework)
+            item.setToolTip(why or f"{FRAMEWORKS[name].label}: {FRAMEWORKS[name].offers[s.method].api}")
+        self.combo_framework.setCurrentIndex(self.combo_framework.findData(s.framework))
+        why = refusal(s.method, s.framework)
+        offer = FRAMEWORKS[s.framework].offers[s.method]
+        self.label_framework.setText(why or (offer.api if s.framework == "torch" else
+                                             f"{offer.api} — {'; '.join(offer.conventions[:2])}"))
+        mark_invalid(self.combo_framework, bool(why))
+
     def _on_layout(self, layout):
         if layout and layout != self.state.layout:
             self.state.update(layout=layout)
@@ -235,12 +269,14 @@ class ControlPanel(QScrollArea):
     def sync(self):
         s = self.state
         spec = s.method_spec
-        widgets = [self.combo_method, self.combo_layout, self.combo_mode, self.combo_running, self.combo_input,
-                   self.spin_seed, self.combo_backend, self.combo_device, self.spin_bins, self.check_shared,
-                   self.check_log, self.check_overlays, self.check_shared_colors, *self.spins.values()]
+        widgets = [self.combo_method, self.combo_framework, self.combo_layout, self.combo_mode, self.combo_running,
+                   self.combo_input, self.spin_seed, self.combo_backend, self.combo_device, self.spin_bins,
+                   self.check_shared, self.check_log, self.check_overlays, self.check_shared_colors,
+                   *self.spins.values()]
         with blocked(*widgets):
             self.combo_method.setCurrentIndex(self.combo_method.findData(s.method, Qt.ItemDataRole.UserRole))
             self.label_method.setText(spec.summary)
+            self._sync_framework()
             if self.combo_layout.findText(s.layout) < 0:  # e.g. NC from a 2-D file
                 self.combo_layout.addItem(s.layout)
             self.combo_layout.setCurrentText(s.layout)

@@ -1,6 +1,7 @@
 """What the method does, on screen: its formula, the axes in words for the settings of the
-Scene shown, the conventions it follows, equivalent torch / Keras code, pitfalls, the scene's
-warnings and, when the current settings cannot be computed, why."""
+Scene shown, the conventions it follows, the chosen framework's layer and how far its numbers are
+from torch's, pitfalls (the framework's too), the scene's warnings and, when the current settings
+cannot be computed, why; and the code for the current settings in a tab per framework."""
 
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kernels import code_for
+from kernels import FRAMEWORKS
 
 from .. import theme
 from ..conventions import conventions
+from ..frameworks import pitfalls, snippets
 from ..words import plural
 from .common import DeferredPanel
 
@@ -34,7 +36,7 @@ class InfoPanel(DeferredPanel):
         super().__init__(busy, parent)
         self.error = None
         self.setObjectName("panel_info")
-        self._page, self._code = None, None
+        self._page, self._code, self._chosen = None, None, None
         split = QSplitter(Qt.Orientation.Vertical)
         self.text = QTextBrowser(objectName="text_info")
         self.text.setOpenExternalLinks(False)
@@ -90,9 +92,16 @@ class InfoPanel(DeferredPanel):
             source = "after 20 training steps on fresh batches" if s.running == "warmed" else "fresh: 0 and 1"
             parts.append(f"<p>Eval used running_mean [{_preview(rm)}] and running_var [{_preview(rv)}] "
                          f"({source}).</p>")
-        if spec.pitfalls:  # before the conventions: the confusions are what people come for
-            parts.append("<h4>Pitfalls</h4><ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in spec.pitfalls)
-                         + "</ul>")
+        if s.framework != "torch":
+            fw = FRAMEWORKS[s.framework]
+            offer = fw.offers[s.method]
+            delta = c.framework_delta
+            parts.append(f"<h4>{html.escape(fw.label)}</h4><p><code>{html.escape(offer.api)}</code></p>"
+                         + (f"<p><b>{html.escape(delta.sentence)}</b></p>" if delta is not None else "")
+                         + "<ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in offer.conventions) + "</ul>")
+        every = tuple(spec.pitfalls) + pitfalls(s.method, s.framework)
+        if every:  # before the conventions: the confusions are what people come for
+            parts.append("<h4>Pitfalls</h4><ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in every) + "</ul>")
         parts.append("<h4>Conventions</h4><ul>" + "".join(f"<li>{html.escape(t)}</li>"
                                                           for t in conventions(spec, params, s.training))
                      + "</ul>")
@@ -103,20 +112,22 @@ class InfoPanel(DeferredPanel):
         if page != self._page:  # results arrive many times a second; rebuild only what changed
             self._page = page
             self.text.setHtml(page)
-        self._refresh_code(s, params)
+        self._refresh_code(s)
 
-    def _refresh_code(self, s, params):
-        try:
-            code = code_for(s.method, s.layout, s.shape, params, s.training)
-        except (KeyError, ValueError, TypeError):
-            code = {}
+    def _refresh_code(self, s):
+        code = snippets(s)
         if code == self._code:
             return
         self._code = code
+        chosen = FRAMEWORKS[s.framework].label
         titles = [self.tabs_code.tabText(i) for i in range(self.tabs_code.count())]
-        if titles == list(code):  # same languages: new text in the same editors
-            for i, text in enumerate(code.values()):
+        if titles == list(code):  # same tabs: new text in the same editors
+            for i, (text, tip) in enumerate(code.values()):
                 self.tabs_code.widget(i).setPlainText(text)
+                self.tabs_code.setTabToolTip(i, tip)
+            if self._chosen != chosen:
+                self.tabs_code.setCurrentIndex(titles.index(chosen))
+            self._chosen = chosen
             return
         current = self.tabs_code.tabText(self.tabs_code.currentIndex()) if self.tabs_code.count() else ""
         while self.tabs_code.count():
@@ -125,14 +136,17 @@ class InfoPanel(DeferredPanel):
             w.deleteLater()
         font = QFont("monospace")
         font.setStyleHint(QFont.StyleHint.Monospace)
-        for title, text in code.items():
-            edit = QPlainTextEdit(objectName=f"code_{title.lower().replace('-', '_')}")
+        names = {fw.label: name for name, fw in FRAMEWORKS.items()}
+        for title, (text, tip) in code.items():
+            edit = QPlainTextEdit(objectName=f"code_{names.get(title, title.lower().replace('-', '_'))}")
             edit.setReadOnly(True)
             edit.setFont(font)
             edit.setPlainText(text)
             self.tabs_code.addTab(edit, title)
-            if title == current:
+            self.tabs_code.setTabToolTip(self.tabs_code.count() - 1, tip)
+            if title == (chosen if self._chosen != chosen else current):
                 self.tabs_code.setCurrentWidget(edit)
+        self._chosen = chosen
 
     def copy_code(self):
         edit = self.tabs_code.currentWidget()

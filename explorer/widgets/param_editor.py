@@ -9,17 +9,21 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QS
 
 from kernels import BATCH, CHANNEL
 
+from ..frameworks import param_specs
 from .common import SciSpinBox, blocked, mark_invalid, set_value
 
 #: The affine parameters are shown as one number each; their neutral values mean "not used".
 AFFINE_NEUTRAL = {"weight": 1.0, "bias": 0.0}
 LABELS = {"eps": "eps ε", "weight": "weight γ", "bias": "bias β", "momentum": "momentum",
           "momentum_convention": "convention", "virtual_batch": "virtual batch", "feature_range": "range",
-          "with_mean": "subtract mean", "with_std": "divide by std", "tlu": "TLU", "tau": "τ (TLU)"}
+          "with_mean": "subtract mean", "with_std": "divide by std", "tlu": "TLU", "tau": "τ (TLU)",
+          "use_fast_variance": "one-pass variance", "pytorch_compatible": "torch's groups", "opset": "opset",
+          "depth_radius": "depth radius r"}
 
 
 class ParamEditor(QWidget):
-    """A form with one control per parameter of the current method."""
+    """A form with one control per parameter of the current method, in the chosen framework's names,
+    defaults and meaning (explorer.frameworks.param_specs)."""
 
     def __init__(self, state, parent=None):
         super().__init__(parent)
@@ -35,13 +39,15 @@ class ParamEditor(QWidget):
         while self.form.rowCount():
             self.form.removeRow(0)
         self.controls.clear()
-        spec = self.state.method_spec
-        for p in spec.params:
+        for p in self.specs():
             widget, reader = self._make(p)
             widget.setToolTip(p.doc)
             self.form.addRow(LABELS.get(p.name, p.name), widget)
             self.controls[p.name] = (widget, reader)
-        self._built_for = (self.state.method, self.state.layout)
+        self._built_for = (self.state.method, self.state.layout, self.state.framework)
+
+    def specs(self) -> list:
+        return param_specs(self.state.method, self.state.framework)
 
     def _make(self, p):
         name = p.name
@@ -54,10 +60,11 @@ class ParamEditor(QWidget):
         if p.kind in ("float", "array"):
             w = self._sci(p, f"spin_{name}")
 
-            def read(w=w, n=name):
+            def read(w=w, n=name, p=p):
                 if not w.isEnabled():  # an array given through the API: keep it
                     return self.state.params.get(n)
-                return None if n in AFFINE_NEUTRAL and w.value() == AFFINE_NEUTRAL[n] else w.value()
+                neutral = p.kind == "array" and n in AFFINE_NEUTRAL and w.value() == AFFINE_NEUTRAL[n]
+                return None if neutral else w.value()
             return w, read
         if p.kind == "optional_float":
             box = QWidget()
@@ -80,7 +87,8 @@ class ParamEditor(QWidget):
             w = QComboBox(objectName=f"combo_{name}")
             w.addItems([str(c) for c in p.choices])
             w.currentTextChanged.connect(self._commit)
-            return w, w.currentText
+            return w, (lambda w=w, choices=tuple(p.choices): choices[w.currentIndex()] if w.currentIndex() >= 0
+                       else None)
         if p.kind == "axes":
             box = QWidget(objectName=f"axes_{name}")
             row = QHBoxLayout(box)
@@ -116,10 +124,10 @@ class ParamEditor(QWidget):
 
     # -- state -> widgets ---------------------------------------------------------------------
     def sync(self):
-        if self._built_for != (self.state.method, self.state.layout):
+        if self._built_for != (self.state.method, self.state.layout, self.state.framework):
             self._rebuild()
         values = self.state.resolved_params or {}
-        for p in self.state.method_spec.params:
+        for p in self.specs():
             widget, _ = self.controls[p.name]
             value = self.state.params.get(p.name, values.get(p.name, p.default if not callable(p.default) else None))
             self._show(p, widget, value)
@@ -173,4 +181,5 @@ class ParamEditor(QWidget):
                 params[name] = value
             if value is None and name in AFFINE_NEUTRAL:
                 params.pop(name, None)
+
         self.state.update(params=params)

@@ -94,7 +94,9 @@ def _torch_offers(methods) -> dict:
         "channel": "torch.nn.LayerNorm(C) on channels-last", "ghost_batch": "BatchNorm on x.split(virtual_batch)",
         "batch_renorm": "no layer: torch ops (Ioffe 2017)", "frn": "no layer: torch ops (Singh & Krishnan 2020)",
         "custom": "torch.var_mean over the chosen dims", "standardize": "sklearn StandardScaler",
-        "minmax": "sklearn MinMaxScaler"}
+        "minmax": "sklearn MinMaxScaler", "adain": "F.instance_norm(x) * std_s + mean_s (no layer)",
+        "conditional_batch": "nn.BatchNorm(affine=False) + nn.Embedding γ, β (no layer)",
+        "sample_group": "F.batch_norm on x.split(N // G) (no layer)"}
     offers = {}
     for name, m in methods.items():
         defaults = {p.name: p.default if not callable(p.default) else None for p in m.params
@@ -352,6 +354,18 @@ def _tf_offers() -> dict:
     }
 
 
+#: Methods no framework but torch's ops express as one layer or operator: each framework's reason.
+_CONDITIONAL = {
+    "adain": "no layer: InstanceNorm (affine off) times the style's std plus its mean, in ops",
+    "conditional_batch": "no layer: BatchNorm without affine, then γ, β from an embedding of the labels, in ops",
+    "sample_group": "no layer: BatchNorm on each group of samples, in ops (no running statistics)",
+}
+
+
+def _with_conditional(framework: str, offers: dict) -> dict:
+    return {**offers, **{m: _no(framework, m, reason) for m, reason in _CONDITIONAL.items() if m not in offers}}
+
+
 def build_frameworks(methods) -> dict:
     """name -> Framework for every framework, each with an Offer for every registry method."""
     frameworks = {
@@ -361,22 +375,24 @@ def build_frameworks(methods) -> dict:
         "keras": Framework("keras", "Keras 3", "keras", "keras", "NHWC",
                            ("momentum m: new = m·old + (1 − m)·batch", "moving_variance biased",
                             "epsilon 1e-3 for BatchNormalization, LayerNormalization, GroupNormalization"),
-                           _keras_offers()),
+                           _with_conditional("keras", _keras_offers())),
         "flax": Framework("flax", "JAX / Flax", "flax", "flax", "NHWC",
                           ("momentum m: new = m·old + (1 − m)·batch", "running var biased",
                            "one-pass variance E[x²] − E[x]² (use_fast_variance=True)",
                            "epsilon 1e-5 for BatchNorm, 1e-6 for LayerNorm, GroupNorm, RMSNorm, InstanceNorm"),
-                          _flax_offers()),
+                          _with_conditional("flax", _flax_offers())),
         "onnx": Framework("onnx", "ONNX", "onnx", "onnx", "NCHW",
                           ("operators, run by onnx.reference and onnxruntime", "BatchNormalization momentum "
-                           "Keras-style (0.9), biased running var", "epsilon 1e-5"), _onnx_offers()),
+                           "Keras-style (0.9), biased running var", "epsilon 1e-5"),
+                          _with_conditional("onnx", _onnx_offers())),
         "mlx": Framework("mlx", "MLX", "mlx", "mlx[cpu]", "NHWC",
                          ("channels-last layers", "momentum torch-style (0.1), unbiased running var",
                           "eps 1e-5", "GroupNorm groups strided (c % G) unless pytorch_compatible=True"),
-                         _mlx_offers()),
+                         _with_conditional("mlx", _mlx_offers())),
         "tensorflow": Framework("tensorflow", "TensorFlow", "tensorflow", "tensorflow", "NHWC",
                                 ("tf.nn ops (tf.keras is Keras 3: the keras column)",
-                                 "LRN: window radius, alpha on the sum of squares"), _tf_offers()),
+                                 "LRN: window radius, alpha on the sum of squares"),
+                                _with_conditional("tensorflow", _tf_offers())),
     }
     for fw in frameworks.values():
         missing = set(methods) - set(fw.offers)

@@ -177,3 +177,40 @@ def test_file_menu_actions_open_their_dialogs(qtbot, tmp_path, window, monkeypat
     save("explorer.main_window.QFileDialog.getSaveFileName", lambda *a: ("", ""))  # a cancelled dialog
     _action(window, "Save session").trigger()
     assert not warnings_shown
+
+
+def _cut_labels(window) -> list:
+    """Visible labels outside scroll areas whose text needs more room than they have."""
+    from PySide6.QtWidgets import QAbstractScrollArea, QLabel
+
+    def scrolls(widget):
+        while widget is not None:
+            if isinstance(widget, QAbstractScrollArea):
+                return True
+            widget = widget.parentWidget()
+        return False
+
+    cut = []
+    for label in window.findChildren(QLabel):
+        if not label.isVisible() or not label.text() or scrolls(label.parentWidget()):
+            continue
+        need = label.heightForWidth(label.width()) if label.wordWrap() else label.sizeHint().height()
+        wide = not label.wordWrap() and label.sizeHint().width() > label.width() + 1
+        hidden = label.visibleRegion().boundingRect() != label.rect()  # partly outside its parent or window
+        if wide or hidden or need > label.height() + 1:
+            cut.append((label.objectName(), label.text()[:60]))
+    return cut
+
+
+@pytest.mark.parametrize("method", ["batch", "group", "lrn", "conditional_batch"])
+def test_no_caption_is_cut_in_a_window_export(qtbot, window, method):
+    """Exported windows used to cut sidebars and captions mid-sentence: at the export size every
+    caption outside a scrolling panel has the room its text needs (the layout is the same at any DPI)."""
+    window.resize(1600, 1000)
+    update_and_wait(qtbot, window.state, method=method)
+    window.settle()
+    assert _cut_labels(window) == []
+    window.start_lesson("train-vs-eval")
+    qtbot.waitUntil(lambda: not window.state.computing, timeout=30000)
+    window.settle()
+    assert _cut_labels(window) == []

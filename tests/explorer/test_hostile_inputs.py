@@ -244,3 +244,16 @@ def test_nothing_in_a_session_is_executed(tmp_path):
     with pytest.raises(SessionError, match="unknown method"):
         open_session(path, None)
     assert not (tmp_path / "pwned").exists() and not os.path.exists("pwned")
+
+
+def test_a_huge_lrn_window_computes_at_once_and_equals_torch(tmp_path):
+    """--lrn-size 1000000000 used to print a 27-line MemoryError traceback: a window wider than 2C − 1
+    covers every channel, so it costs what 2C − 1 does."""
+    torch = pytest.importorskip("torch")
+    from explorer.cli import main
+    from kernels import generate
+    out = tmp_path / "y.npy"
+    assert main(["export", "--method", "lrn", "--lrn-size", "1000000000", "--out", str(out)]) == 0
+    x = torch.from_numpy(generate("shifted", (4, 8, 8, 8), seed=0))
+    expected = torch.nn.functional.local_response_norm(x, 15, alpha=1e-4 * 15 / 10**9)
+    np.testing.assert_allclose(np.load(out), expected.numpy(), rtol=1e-6, atol=1e-6)

@@ -203,7 +203,7 @@ def test_hovering_outlines_the_hovered_group(qtbot, window):
 
 def test_one_vocabulary_for_the_views(window):
     titles = [window.view_tabs.tabText(i) for i in range(window.view_tabs.count())]
-    assert titles == [VIEWS["groups"], VIEWS["values"], VIEWS["modes"]]
+    assert titles == [VIEWS["groups"], VIEWS["values"], VIEWS["modes"], VIEWS["precision"]]
     assert set(window.view_widgets()) == set(VIEWS)
     assert set(VIEWS.values()) <= set(window.export_targets())
     assert window.dock_groups.windowTitle() == VIEWS["group-stats"]

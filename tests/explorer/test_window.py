@@ -84,7 +84,7 @@ def test_bad_remembered_settings_fall_back_to_defaults(qtbot):
 
 def test_menus_and_shortcuts(window):
     titles = [a.text() for a in window.menuBar().actions()]
-    assert titles == ["&File", "&Edit", "&View", "&Method", "&Lessons", "&Help"]
+    assert titles == ["&File", "&Edit", "&View", "&Method", "&Tools", "&Lessons", "&Help"]
     shortcuts = {a.shortcut().toString() for m in window.menuBar().actions() for a in m.menu().actions()}
     for key in ("Ctrl+O", "Ctrl+S", "Ctrl+E", "Ctrl+L", "Ctrl+1", "Ctrl+T", "F1", "Ctrl+Z", "Ctrl+Shift+Z"):
         assert key in shortcuts, key

@@ -78,6 +78,28 @@ def _minmax(x, p, canonical):
     return _sklearn_rows(x, p, canonical, MinMaxScaler(feature_range=p["feature_range"], clip=p["clip"]))
 
 
+def _per_nc(value, x):
+    """A number, (C,) or (N, C) value as a tensor broadcasting against canonical x."""
+    v = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=x.dtype)
+    rest = [1] * (x.dim() - 2)
+    return v if v.dim() == 0 else v.view(1, -1, *rest) if v.dim() == 1 else v.view(*v.shape, *rest)
+
+
+def _adain(x, p):
+    return F.instance_norm(x, eps=p["eps"]) * _per_nc(p["style_std"], x) + _per_nc(p["style_mean"], x)
+
+
+def _conditional_batch(x, p):
+    """BatchNorm without affine, then γ, β from nn.Embedding tables indexed by each sample's label
+    (the registry's declared defaults: labels 0, 1, 0, 1, …; class 0 γ 1 β 0, class 1 γ 2 β 1)."""
+    n, c = x.shape[:2]
+    labels = torch.arange(n) % 2 if p["labels"] is None else torch.as_tensor(np.asarray(p["labels"]))
+    tables = [torch.tensor(t, dtype=x.dtype) if t is not None else torch.tensor(default, dtype=x.dtype)
+              for t, default in ((p["gamma_table"], [[1.0] * c, [2.0] * c]), (p["beta_table"], [[0.0] * c, [1.0] * c]))]
+    gamma, beta = (torch.nn.Embedding.from_pretrained(t)(labels).view(n, c, *[1] * (x.dim() - 2)) for t in tables)
+    return _batch(x, p) * gamma + beta
+
+
 #: name -> fn(x in canonical layout as a torch tensor, resolved params, canonical layout letters)
 REFERENCES = {
     "batch": lambda x, p, c: _batch(x, p),
@@ -94,6 +116,9 @@ REFERENCES = {
     "custom": _custom,
     "standardize": _standardize,
     "minmax": _minmax,
+    "adain": lambda x, p, c: _adain(x, p),
+    "conditional_batch": lambda x, p, c: _conditional_batch(x, p),
+    "sample_group": lambda x, p, c: torch.cat([_batch(part, p) for part in x.split(x.shape[0] // p["sample_groups"])]),
 }
 
 

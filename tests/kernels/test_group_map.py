@@ -13,7 +13,7 @@ CASES = [(name, {}) for name in METHODS] + [
     ("frn", {"tlu": False}), ("minmax", {"clip": True}), ("standardize", {"with_mean": False}),
 ]
 LINEAR = {"batch", "layer", "instance", "group", "rms", "pixel", "channel", "ghost_batch", "batch_renorm", "custom",
-          "standardize", "minmax"}
+          "standardize", "minmax", "adain", "sample_group"}
 
 
 @pytest.mark.parametrize("training", [True, False])

@@ -47,3 +47,23 @@ def test_sample_image_is_shipped_and_reproducible():
 def test_unknown_generator():
     with pytest.raises(ValueError, match="unknown input 'gauss'"):
         generate("gauss", (1, 1, 1, 1))
+
+
+@pytest.mark.parametrize("name", ["normal", "shifted", "uniform", "bimodal", "heavy_tailed"])
+def test_large_inputs_come_in_blocks_that_do_not_depend_on_the_threads(name, monkeypatch):
+    import kernels.inputs as ki
+    monkeypatch.setattr(ki, "BLOCKS_FROM", 1 << 14)  # blocks from 16K elements, so the test stays small
+    monkeypatch.setattr(ki, "BLOCK", 1 << 12)
+    shape = (4, 6, 32, 40)
+    threaded = generate(name, shape, seed=5)
+    monkeypatch.setattr(ki, "PARALLEL_ELEMENTS", 1 << 30)  # one thread
+    alone = generate(name, shape, seed=5)
+    assert np.array_equal(threaded, alone) and threaded.dtype == np.float32
+    assert np.array_equal(generate(name, (4, 32, 40, 6), "NHWC", seed=5), threaded.transpose(0, 2, 3, 1))
+    assert not np.array_equal(generate(name, shape, seed=6), threaded)
+    rows = threaded.reshape(24, -1)
+    assert not np.array_equal(rows[0], rows[4])  # blocks are different streams, not repeats
+    if name == "normal":
+        assert abs(threaded.mean()) < 0.02 and abs(threaded.std() - 1) < 0.02
+    if name == "shifted":
+        assert threaded.mean(axis=(2, 3)).std() > 1.0

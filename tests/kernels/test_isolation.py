@@ -36,3 +36,13 @@ def test_numpy_backend_works_when_torch_cannot_be_imported():
     assert "('numpy',) ['cpu'] (2, 4, 3, 3) 72" in out
     assert "backend 'torch' is unavailable: torch is not installed" in out
     assert "reason: torch is not installed" in out
+
+
+def test_listing_the_backends_does_not_import_torch():
+    """A window lists its backends at start-up: an installed torch is found, not imported (a second)."""
+    out = _run("""
+        import sys
+        from kernels import available_backends, torch_missing_reason
+        print(available_backends(), repr(torch_missing_reason()), 'torch' in sys.modules)
+    """)
+    assert out.strip() == "('numpy', 'torch') '' False"

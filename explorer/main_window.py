@@ -34,6 +34,7 @@ from .experiments.weights_view import WeightsView
 from .export import copy_widget
 from .file_loading import FILE_FILTER, LoadError, load, open_file
 from .lessons import LESSONS
+from .models.model_view import ModelView
 from .session import SessionError, open_session, save_session
 from .settings_store import load_settings, qsettings, save_settings
 from .state import AppState
@@ -95,6 +96,10 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(objectName="tabs_main")
         self.tabs.addTab(explore, "Explore")
         self.tabs.addTab(self.compare, "Compare")
+        self.model_view = ModelView()  # a real network's layers; a layer's input opens in Explore
+        self.model_view.base_settings = lambda: self.state.settings
+        self.model_view.exploreRequested.connect(self.explore_layer)
+        self.tabs.addTab(self.model_view, "Model")
         # the experiment views are built, and run, when their tab is first opened: a quick start-up
         self.experiments: dict = {}  # title -> view, for the tabs opened so far
         for title in EXPERIMENTS:
@@ -222,6 +227,7 @@ class MainWindow(QMainWindow):
         self.menu_file = file_menu = menu.addMenu("&File")
         self._action(file_menu, "&Open tensor or image…", QKeySequence.StandardKey.Open, self.open_file)
         self._action(file_menu, "Open &session…", "Ctrl+Shift+O", self.open_session)
+        self._action(file_menu, "Open &model…", "Ctrl+M", self.open_model)
         self._action(file_menu, "&Save session…", QKeySequence.StandardKey.Save, self.save_session)
         file_menu.addSeparator()
         self._action(file_menu, "&Export figure…", "Ctrl+E", self.export_figure)
@@ -360,7 +366,7 @@ class MainWindow(QMainWindow):
         targets = {VIEWS[name]: widget for name, widget in self.view_widgets().items()}
         window = targets.pop(VIEWS["window"])
         return {**targets, **{f"{title} experiment": view for title, view in self.experiments.items()},
-                VIEWS["window"]: window}
+                **self.model_view.export_targets(), VIEWS["window"]: window}
 
     def current_view(self) -> QWidget:
         """What the current tab shows: an export of "the current view" draws it."""
@@ -368,6 +374,8 @@ class MainWindow(QMainWindow):
         tab = tab.widget() if isinstance(tab, QScrollArea) else tab
         if tab is self.compare:
             return self.compare.figure
+        if tab is self.model_view:
+            return self.model_view.current_figure()
         return tab if tab in self.experiments.values() else self.view_tabs.currentWidget()
 
     def export_figure(self):
@@ -391,9 +399,23 @@ class MainWindow(QMainWindow):
         self.lesson_panel.show_lesson(lesson)
 
     def show_tab(self, name: str):
-        """Switch to a main tab by name: explore, compare, depth, steps or weights."""
-        index = {"explore": 0, "compare": 1, "depth": 2, "steps": 3, "weights": 4}[name]
+        """Switch to a main tab by name: explore, compare, model, depth, steps or weights."""
+        index = {"explore": 0, "compare": 1, "model": 2, "depth": 3, "steps": 4, "weights": 5}[name]
         self.tabs.setCurrentIndex(index)
+
+    def open_model(self):
+        """File > Open model: the Model tab and its file dialog."""
+        self.show_tab("model")
+        self.model_view.open_file()
+
+    def explore_layer(self, handoff):
+        """A model layer's captured input in the Explore tab with the layer's settings; the panel above the
+        tabs says what it is and what could not be carried over."""
+        self.state.apply(handoff.settings, handoff.file)
+        self.lesson_panel.lesson = handoff.lesson
+        self.lesson_panel.label.setText(handoff.html)
+        self.lesson_panel.show()
+        self.show_view("groups")
 
     def _docks_for_tab(self, index: int):
         """The docks belong to the Explore tab: Compare keeps the controls, the experiments (which have
@@ -453,6 +475,7 @@ class MainWindow(QMainWindow):
             self.state.shutdown()
         for view in self.experiments.values():
             view.shutdown()
+        self.model_view.shutdown()
         super().closeEvent(event)
 
 

@@ -30,6 +30,7 @@ from ..settings import DEFAULTS, FILE_INPUT, SettingError, Settings
 #: Captured inputs kept in the cache folder (the oldest go first).
 CACHE_KEPT = 24
 INPUT_KEY = "input"
+WORDS = {"weight": "γ", "bias": "β", "momentum_convention": "convention"}
 
 
 def cache_folder() -> Path:
@@ -82,13 +83,23 @@ def save_capture(path, array: np.ndarray, running=None) -> Path:
     return Path(path)
 
 
+def short_name(model) -> str:
+    """A few characters that say which model: the factory of an import path, else the file's stem."""
+    name = model.name
+    if model.format == "module" and ":" in name:
+        name = name.split(":", 1)[1].split("(", 1)[0]
+    else:
+        name = Path(name).stem
+    return _slug(name)[:16]
+
+
 def cached_capture(model_name: str, layer_name: str, array: np.ndarray, running=None, folder=None) -> Path:
     """The capture saved in the cache folder under a name from its content (the same capture is one file)."""
     folder = Path(folder) if folder is not None else cache_folder()
     digest = hashlib.sha1(np.ascontiguousarray(array, np.float32).tobytes())
     for a in running or ():
         digest.update(np.asarray(a, np.float32).tobytes())
-    path = folder / f"{_slug(Path(model_name).stem)}-{_slug(layer_name)}-{digest.hexdigest()[:12]}.npz"
+    path = folder / f"{_slug(model_name)[:16]}-{_slug(layer_name)[:24]}-{digest.hexdigest()[:8]}.npz"
     if not path.is_file():
         save_capture(path, array, running)
         _prune(folder, keep=path)
@@ -137,19 +148,18 @@ def handoff(model, layer, array: np.ndarray, training: bool, base: Settings = DE
         unexpressed.append("ONNX's window for an even LRN size, which reaches one channel further up than torch's: "
                            "the Explore tab computes torch's window, so its output differs from the ONNX node's")
     if used_training and not training:
-        notes.append("The layer keeps no running statistics, so eval mode normalizes with the batch's own: shown in "
-                     "train mode.")
+        notes.append("It keeps no running statistics, so eval normalizes with the batch's own: shown in train mode.")
     if used_training and running is not None and layer.family == "batch":
-        notes.append("Its running statistics are stored with the input: switch the mode to eval to normalize with "
-                     "them.")
+        notes.append("Switch the mode to eval to normalize with its running statistics.")
     if nbt and layer.momentum is None and used_training:
         unexpressed.append(f"num_batches_tracked={nbt}: with momentum None the running update shown is a cumulative "
                            f"average's first step")
     if any(np.ndim(params.get(k)) >= 1 for k in ("weight", "bias")):
-        notes.append("A saved session keeps this input, its running statistics and the settings, but not the "
-                     "per-channel γ and β (sessions hold no arrays).")
-    path = save_capture(path, array, running) if path is not None else cached_capture(model.name, layer.name, array,
-                                                                                        running, folder)
+        notes.append("A saved session keeps all of it but the per-channel γ and β (sessions hold no arrays).")
+    if path is not None:
+        save_capture(path, array, running)
+    else:
+        path = cached_capture(short_name(model), layer.name, array, running, folder)
     ref = file_ref(path, INPUT_KEY, layout, shape)
     changes = dict(method=method, layout=layout, params=params, training=used_training, input=FILE_INPUT, file=ref,
                    selected=(0,) * len(shape))
@@ -163,10 +173,9 @@ def handoff(model, layer, array: np.ndarray, training: bool, base: Settings = DE
     if problem:
         raise ValueError(f"{layer.name}: the Explore tab cannot compute it: {problem}")
     mode = "train" if used_training else "eval"
-    what = ", ".join(f"{k} {_short(v)}" for k, v in params.items())
-    stats = "; running statistics from the file" if running is not None else ""
-    text = (f"Its real input {input_label + ' ' if input_label else ''}of shape {shape} ({layout}), with the layer's "
-            f"own settings: {METHODS[method].label}, {what}{stats}. Saved as {path}.")
+    stats = ", running statistics from the file" if running is not None else ""
+    text = (f"Its real input {input_label + ' ' if input_label else ''}of shape {shape} ({layout}) with the layer's "
+            f"own settings: {METHODS[method].label}, {describe_params(params)}{stats} (saved as {Path(path).name}).")
     if notes:
         text += " " + " ".join(notes)
     if unexpressed:
@@ -175,11 +184,29 @@ def handoff(model, layer, array: np.ndarray, training: bool, base: Settings = DE
     return Handoff(settings, (ref, np.ascontiguousarray(array, dtype=np.float32)), title, text, tuple(unexpressed))
 
 
+def describe_params(params: dict) -> str:
+    """The settings in a few words: eps 0.001, momentum 0 (torch), γ and β per channel (16)."""
+    parts = []
+    for key, value in params.items():
+        if key in ("weight", "bias", "momentum_convention"):
+            continue
+        if key == "momentum" and "momentum_convention" in params:
+            parts.append(f"momentum {_short(value)} ({params['momentum_convention']})")
+        else:
+            parts.append(f"{key} {_short(value)}")
+    affine = [(WORDS[k], params[k]) for k in ("weight", "bias") if params.get(k) is not None]
+    if len(affine) == 2 and np.shape(affine[0][1]) == np.shape(affine[1][1]):
+        parts.append(f"γ and β {_short(affine[0][1])}")
+    else:
+        parts += [f"{name} {_short(value)}" for name, value in affine]
+    return ", ".join(parts)
+
+
 def _short(value) -> str:
     if value is None:
         return "None"
     if isinstance(value, np.ndarray) and value.ndim >= 1:
-        return f"per channel ({value.size} values)" if value.ndim == 1 else f"{'×'.join(map(str, value.shape))} values"
+        return f"per channel ({value.size})" if value.ndim == 1 else f"of shape {'×'.join(map(str, value.shape))}"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

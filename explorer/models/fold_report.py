@@ -7,20 +7,20 @@ from __future__ import annotations
 import html
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from kernels.models import DTYPES
 
-from ..experiments.view_parts import add_legend, caption, make_plot
+from ..experiments.view_parts import caption, make_plot, two_line_title
 from .report import HEALTH_COLORS
 
 DTYPE_COLORS = {"float32": "#1f77b4", "float16": "#ff7f0e", "bfloat16": "#2ca02c"}
 HEADERS = ("layer", "kind", "folds into", "foldable", *(f"max |Δ| {d}" for d in DTYPES), "why not")
 EMPTY = ("Fold BatchNorm to see which layers fold into the convolution or linear layer before them, and how much "
          "the folded layer's output differs from the original in float32, float16 and bfloat16.")
+TITLE = "largest |folded − original| of each folded layer's output, per dtype"
 #: where an exact 0 is drawn on the log axis (the table says 0)
 ZERO_FLOOR = 1e-12
 
@@ -38,25 +38,23 @@ class FoldReportView(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setWordWrap(False)
-        self.plot = make_plot("plot_model_fold", "largest |folded − original| of each folded layer's output",
-                              "normalization layer (index)", "max |Δ|")
+        self.table.setWordWrap(False)  # each distinct reason is also written out in full above the table
+        self.plot = make_plot("plot_model_fold", TITLE, "normalization layer (index)", "max |Δ|")
         self.plot.setLogMode(False, True)
         self.summary = caption(EMPTY, "label_model_fold")
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.summary)
-        column.addWidget(self.table, 3)
-        column.addWidget(self.plot, 2)
+        column.addWidget(self.table, 1)
+        column.addWidget(self.plot, 1)
 
     def set_report(self, report):
         self.report = report
         self.table.setRowCount(0)
         self.plot.clear()
-        if self.plot.plotItem.legend is not None:
-            self.plot.plotItem.legend.clear()
         if report is None:
+            self.plot.setVisible(True)
             self.summary.setText(EMPTY)
             return
         rows = report.rows
@@ -85,17 +83,21 @@ class FoldReportView(QWidget):
         if report.reference_diff:
             parts.append("For scale, the original in that dtype against float32: " + ", ".join(
                 f"{d} {report.reference_diff[d]:.3g}" for d in DTYPES if d in report.reference_diff) + ".")
+        reasons = {}
+        for row in rows:
+            if row.reason and row.foldable is not True:
+                reasons.setdefault(row.reason, []).append(row.name)
+        for reason, names in reasons.items():
+            who = names[0] if len(names) == 1 else f"{len(names)} layers ({names[0]} … {names[-1]})"
+            parts.append(f"<br>Not folded, {html.escape(who)}: {html.escape(reason)}.")
         parts += [html.escape(n) for n in report.notes]
         self.summary.setText(" ".join(parts))
 
     def _plot(self, rows):
-        add_legend(self.plot)
+        self.plot.setTitle(two_line_title(TITLE, *((d, DTYPE_COLORS[d]) for d in DTYPES)), size="10pt")
         index = [i for i, row in enumerate(rows) if row.diffs]
+        self.plot.setVisible(bool(index))  # nothing folded: no differences to plot, the table says why
         if not index:
-            text = pg.TextItem("no layer folded, so no differences to plot", color="#777", anchor=(0.5, 0.5))
-            self.plot.setLogMode(False, False)
-            self.plot.addItem(text)
-            text.setPos(0.5, 0.5)
             return
         self.plot.setLogMode(False, True)
         for k, d in enumerate(DTYPES):

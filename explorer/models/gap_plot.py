@@ -32,6 +32,8 @@ class GapPlot(QWidget):
                                "normalization layer (index, input side first)", "ratio")
         self.ratio.setLogMode(False, True)
         self.ratio.setXLink(self.shift)
+        for plot in (self.shift, self.ratio):
+            plot.setMinimumSize(180, 90)
         self.caption = caption(EMPTY, "label_model_gaps")
         self._marks = []
         column = QVBoxLayout(self)
@@ -65,6 +67,9 @@ class GapPlot(QWidget):
             mark.hide()
             plot.addItem(mark)
             self._marks.append(mark)
+        ticks = [[(i, str(i)) for i in range(len(model.layers))]] if len(model.layers) <= 40 else None
+        for plot in (self.shift, self.ratio):
+            plot.getAxis("bottom").setTicks(ticks)
         self.ratio.setYRange(0, max(0.5, float(np.nanmax(np.log10([max(r["ratio_worst"], 1.0) for r in self.rows
                                                                     if np.isfinite(r["ratio_worst"])] or [1.0])))
                                         * 1.1))

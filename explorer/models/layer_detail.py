@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ..experiments.view_parts import add_legend, make_plot
+from ..experiments.view_parts import make_plot, two_line_title
 from .report import flags_html, momentum_text
 
 RUNNING = "#1f77b4"
@@ -43,7 +43,7 @@ class LayerDetail(QWidget):
         grid.setSpacing(4)
         for k, (key, title) in enumerate(PLOTS):
             plot = make_plot(f"plot_model_{key}", title, "channel", "")
-            plot.setMinimumSize(160, 120)
+            plot.setMinimumSize(160, 100)
             self.plots[key] = plot
             grid.addWidget(plot, k // 2, k % 2)
         self.button_train = QPushButton("Open in Explore: train", objectName="button_model_explore_train")
@@ -97,8 +97,8 @@ class LayerDetail(QWidget):
                  "running_var": None if gap is None else gap.batch_var}
         for key, plot in self.plots.items():
             plot.clear()
-            if plot.plotItem.legend is not None:
-                plot.plotItem.legend.clear()
+            title = dict(PLOTS)[key]
+            plot.setTitle(title, size="10pt")
             values = arrays[key]
             if values is None:
                 what = {"gamma": "no γ (affine=False)", "beta": "no β", "running_mean": "no running statistics",
@@ -117,15 +117,13 @@ class LayerDetail(QWidget):
             plot.setLogMode(False, bool(log))
             color = RUNNING if key.startswith("running") else PARAM
             symbol = "o" if flat.size <= 64 else None
-            name = "running" if key.startswith("running") else None
-            if batch.get(key) is not None:
-                add_legend(plot)
             plot.plot(x, flat, pen=pg.mkPen(color, width=1.5), symbol=symbol, symbolSize=5, symbolBrush=color,
-                      symbolPen=None, name=name)
+                      symbolPen=None)
             if batch.get(key) is not None:
+                plot.setTitle(two_line_title(title, ("● running", RUNNING), ("× this batch", BATCH)), size="10pt")
                 b = np.asarray(batch[key], dtype=np.float64).ravel()
                 plot.plot(np.arange(b.size), b, pen=None, symbol="x", symbolSize=7,
-                          symbolPen=pg.mkPen(BATCH, width=1.5), name="this batch")
+                          symbolPen=pg.mkPen(BATCH, width=1.5))
             if key == "running_var" and layer.eps:
                 line = pg.InfiniteLine(pos=np.log10(layer.eps) if log else layer.eps, angle=0,
                                        pen=pg.mkPen("#999", width=1, style=Qt.PenStyle.DashLine),

@@ -44,10 +44,6 @@ class LayerTable(QTableWidget):
             self.clearContents()
             self.setRowCount(0 if model is None else len(model.layers))
         self.refresh()
-        self.resizeColumnsToContents()
-        for col, (key, _, _) in enumerate(COLUMNS):  # long names and sentences must not push the rest away
-            limit = {"name": 220, "running": 230, "kind": 170}.get(key, 140)
-            self.setColumnWidth(col, min(self.columnWidth(col), limit))
 
     def refresh(self):
         """Re-read every layer (a capture adds gaps and gap flags)."""
@@ -68,6 +64,10 @@ class LayerTable(QTableWidget):
                         item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                     if self.item(row, col) is None:
                         self.setItem(row, col, item)
+        self.resizeColumnsToContents()
+        for col, (key, _, _) in enumerate(COLUMNS):  # long names and summaries must not push the rest away
+            limit = {"name": 200, "running": 210, "kind": 140, "gap": 160}.get(key, 110)
+            self.setColumnWidth(col, min(self.columnWidth(col) + 6, limit))
 
     def select(self, index):
         with blocked(self):

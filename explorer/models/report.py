@@ -21,6 +21,7 @@ FAMILY_LETTERS = {"batch": "B", "instance": "I", "group": "G", "layer": "L", "rm
 COLUMNS = (
     ("index", "#", "position among the model's normalization layers"),
     ("name", "layer", "the module or node name"),
+    ("health", "health", "the most serious flag: ok, info, warning, problem (hover a row for the sentences)"),
     ("kind", "kind", "the class or ONNX operator"),
     ("method", "method", "the explorer's method that reproduces it"),
     ("layout", "layout", "the axes of its input"),
@@ -32,7 +33,6 @@ COLUMNS = (
     ("running", "running statistics", "running mean and variance, smallest..largest"),
     ("num_batches_tracked", "batches", "num_batches_tracked"),
     ("gap", "gap", "after a capture: batch against running statistics (mean shift in running std, worst std ratio)"),
-    ("health", "health", "the most serious flag: ok, info, warning, problem"),
 )
 
 

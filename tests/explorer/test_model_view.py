@@ -28,7 +28,8 @@ pytestmark = pytest.mark.torch
 from kernels.models import NormLayer, open_model  # noqa: E402
 
 OPEN_TIMEOUT = 60000
-HEALTH_COLUMN = [key for key, *_ in COLUMNS].index("health")
+COLUMN = {key: i for i, (key, *_) in enumerate(COLUMNS)}
+HEALTH_COLUMN = COLUMN["health"]
 
 
 @pytest.fixture(autouse=True)
@@ -140,8 +141,8 @@ def test_crepe_converted_from_keras_shows_its_conventions(qtbot, view):
     assert "read as" in view.detail.label_explore.text()
     assert all("not_counted" in {f.code for f in layer.flags} for layer in bare.layers)
     model = open_path(qtbot, view, path, "crepe_tiny")
-    assert [view.table.item(r, 6).text() for r in range(6)] == ["0.001"] * 6  # eps from the architecture
-    assert [view.table.item(r, 7).text() for r in range(6)] == ["0 (torch)"] * 6
+    assert [view.table.item(r, COLUMN["eps"]).text() for r in range(6)] == ["0.001"] * 6  # from the architecture
+    assert [view.table.item(r, COLUMN["momentum"]).text() for r in range(6)] == ["0 (torch)"] * 6
     assert all("momentum_frozen" in {f.code for f in layer.flags} for layer in model.layers)
     assert view.capture_panel.button_capture.isEnabled()
 
@@ -233,7 +234,7 @@ def test_a_capture_draws_the_gaps_and_adds_their_flags(qtbot, view, monkeypatch)
         shift = (x.mean(dims) - bn.running_mean.double()).abs() / torch.sqrt(bn.running_var.double() + bn.eps)
         row = next(r for r in view.gaps.rows if r["name"] == name)
         assert row["shift_rms"] == pytest.approx(float(shift.pow(2).mean().sqrt()), rel=1e-5)
-    assert any(view.table.item(r, 11).text().startswith("shift") for r in range(len(model.layers)))
+    assert any(view.table.item(r, COLUMN["gap"]).text().startswith("shift") for r in range(len(model.layers)))
     assert len(view.gaps.shift.plotItem.items) >= 2
 
 

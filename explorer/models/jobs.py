@@ -117,18 +117,20 @@ def make_input(model, request: CaptureRequest) -> np.ndarray:
     return model.example_input(request.kind, batch=request.batch, seed=request.seed, shape=request.shape)
 
 
-def capture_job(model, request: CaptureRequest, layers=()):
-    """Run the model on the request's input: every BatchNorm's gap statistics and the inputs of `layers`."""
+def capture_job(model, request: CaptureRequest, layers=(), statistics: bool = True):
+    """Run the model on the request's input: the inputs of `layers` and, with statistics, every BatchNorm's gap
+    statistics (the whole forward pass; without them a torch module stops after the last chosen layer)."""
     def job(progress, cancelled):
         x = make_input(model, request)
-        cap = model.capture(x, layers=list(layers), budget=int(request.budget_mb) * 1024 ** 2,
+        cap = model.capture(x, layers=list(layers), budget=int(request.budget_mb) * 1024 ** 2, statistics=statistics,
                             progress=progress, cancelled=cancelled)
         return Captured(model, request, cap)
     return job
 
 
-#: Samples of the latest capture's input that folding runs on (each dtype runs the model twice).
-FOLD_SAMPLES = 2
+#: Samples of the latest capture's input that folding runs on (each dtype runs the model twice, and float16 and
+#: bfloat16 convolutions are slow on a CPU: a ResNet-50 at 224×224 takes about 20 s a sample on 2 cores).
+FOLD_SAMPLES = 1
 
 
 def fold_input(model, x):

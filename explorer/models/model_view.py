@@ -86,8 +86,8 @@ class ModelView(QWidget):
         self.progress.setMaximumWidth(180)
         self.button_cancel = QPushButton("Cancel", objectName="button_model_cancel")
         self.button_cancel.setEnabled(False)
-        self.button_cancel.setToolTip("Stop the capture or folding in progress (an opening in progress finishes in "
-                                      "the background and is discarded)")
+        self.button_cancel.setToolTip("Stop the capture in progress at its next layer (an opening or folding in "
+                                      "progress finishes in the background and is discarded)")
         self.button_cancel.clicked.connect(self.cancel)
         self.button_csv = QPushButton("Export table (CSV)…", objectName="button_model_csv")
         self.button_csv.clicked.connect(lambda: self.export_table())
@@ -227,7 +227,7 @@ class ModelView(QWidget):
         self.select(None if layer is None else layer.index)
 
     # -- running ----------------------------------------------------------------------------------
-    def capture(self, layers=None) -> bool:
+    def capture(self, layers=None, statistics: bool = True) -> bool:
         """Run the model on the chosen input: every BatchNorm's gaps and the selected layer's input."""
         if self.model is None:
             return False
@@ -238,7 +238,7 @@ class ModelView(QWidget):
             return False
         if layers is None:
             layers = [self.selected.name] if self.selected is not None else []
-        self.runner.submit(capture_job(self.model, request, layers))
+        self.runner.submit(capture_job(self.model, request, layers, statistics))
         self._status(f"capturing on {request.label}…")
         return True
 
@@ -264,7 +264,9 @@ class ModelView(QWidget):
             self._hand_off(layer, training)
             return
         self.pending = (layer.index, training)
-        self.capture([layer.name])
+        # the gaps already drawn are this input's: then only the layer's input is needed (a torch module stops there)
+        same_input = cap is not None and cap.model is self.model and cap.request == request
+        self.capture([layer.name], statistics=not same_input)
 
     def _hand_off(self, layer, training: bool):
         try:
@@ -286,8 +288,10 @@ class ModelView(QWidget):
             self.tabs.setCurrentIndex(1)
             self._status(f"folded: {len(result.report.folded_names)} BatchNorms fold")
             return
-        self.captured, self.error = result, None
+        previous, self.captured, self.error = self.captured, result, None
         cap = result.capture
+        if not cap.statistics and previous is not None and previous.model is self.model:
+            cap.statistics = previous.capture.statistics  # the same input: its gaps still hold
         self._refresh()
         notes = f" · {' '.join(cap.notes)}" if cap.notes else ""
         self._status(f"captured on {result.request.label} (shape {tuple(cap.input.shape)}) in {cap.seconds:.2f} s: "

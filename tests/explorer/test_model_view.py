@@ -317,6 +317,7 @@ def test_open_in_explore_equals_the_torch_layer_in_train_and_eval(qtbot, window,
     model = open_import(qtbot, view, f"tests.kernels.model_zoo:{network}")
     view.capture_panel.set_kind("random")
     view.capture_panel.spin_batch.setValue(3)
+    gaps = None
     for name in LAYERS[network]:
         layer = model.layer(name)
         view.select(layer.index)
@@ -343,6 +344,10 @@ def test_open_in_explore_equals_the_torch_layer_in_train_and_eval(qtbot, window,
                 np.testing.assert_array_equal(stored["running_var"], layer.running_var)
             assert window.lesson_panel.isVisible() and name in window.lesson_panel.label.text()
             window.show_tab("model")
+        if gaps is None:
+            gaps = model.gaps()
+    # later layers' inputs came from the same input without measuring again: the gaps drawn still hold
+    assert model.gaps() == gaps and view.gaps.rows == gaps and len(view.captured.capture.statistics) == len(gaps)
 
 
 def test_a_saved_session_reopens_the_captured_layer(qtbot, window, monkeypatch, tmp_path):

@@ -53,6 +53,7 @@ class GapPlot(QWidget):
             return
         levels = {layer.index: next((f.level for f in layer.flags if f.code == "gap"), "ok") for layer in model.layers}
         x = np.array([r["index"] for r in self.rows], dtype=float)
+        tips = {r["index"]: _tip(r) for r in self.rows}  # a plain dict: the items hold no reference to the view
         for plot, key, floor in ((self.shift, "shift_rms", 0.0), (self.ratio, "ratio_worst", 1.0)):
             y = np.array([max(r[key], floor) if np.isfinite(r[key]) else np.nan for r in self.rows])
             plot.plot(x, y, pen=pg.mkPen("#bbbbbb", width=1))  # a PlotDataItem follows the log mode by itself
@@ -60,7 +61,7 @@ class GapPlot(QWidget):
                           brush=pg.mkBrush(HEALTH_COLORS[levels.get(r["index"], "ok")]), pen=pg.mkPen("#333"),
                           size=10) for xi, yi, r in zip(x, y, self.rows) if np.isfinite(yi)]
             scatter = pg.ScatterPlotItem(spots=spots, hoverable=True,
-                                         tip=lambda x, y, data: self._tip(data))
+                                         tip=lambda x, y, data, tips=tips: tips.get(data, ""))
             scatter.sigClicked.connect(self._clicked)
             plot.addItem(scatter)
             mark = pg.InfiniteLine(angle=90, pen=pg.mkPen("#111", width=1, style=Qt.PenStyle.DashLine))
@@ -88,13 +89,11 @@ class GapPlot(QWidget):
                 mark.setValue(index)
                 mark.show()
 
-    def _tip(self, index) -> str:
-        row = next((r for r in self.rows if r["index"] == index), None)
-        if row is None:
-            return ""
-        return (f"{row['name']} (#{index}): mean shift {row['shift_rms']:.3g} (max {row['shift_max']:.3g}), "
-                f"std ratio median {row['ratio_median']:.3g}, worst {row['ratio_worst']:.3g}")
-
     def _clicked(self, item, points, *_):
         if len(points):
             self.layerClicked.emit(int(points[0].data()))
+
+
+def _tip(row) -> str:
+    return (f"{row['name']} (#{row['index']}): mean shift {row['shift_rms']:.3g} (max {row['shift_max']:.3g}), "
+            f"std ratio median {row['ratio_median']:.3g}, worst {row['ratio_worst']:.3g}")

@@ -34,7 +34,7 @@ def run_gui(argv=None) -> int:
     parser = Parser(prog="norm-explorer gui", description="Open the Norm Explorer window.")
     parser.add_argument("--session", help="a session .json file to open")
     from .vocabulary import EXPERIMENTS
-    parser.add_argument("--tab", choices=("explore", "compare", "experiments", *EXPERIMENTS),
+    parser.add_argument("--tab", choices=("explore", "compare", "model", "experiments", *EXPERIMENTS),
                         help="the tab to show first (an experiment's name opens the Experiments tab on it)")
     parser.add_argument("--lesson", help="start a lesson (norm-explorer lesson lists them)")
     try:

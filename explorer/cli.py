@@ -233,6 +233,7 @@ def cmd_info(args) -> int:
 def build_parser() -> Parser:
     from . import __version__
     from .experiments.cli import add_commands
+    from .models.cli import add_commands as add_model_command
     parser = Parser(prog="norm-explorer", formatter_class=argparse.RawDescriptionHelpFormatter,
                     description="See how deep-learning normalizations work. With no command, open the window.",
                     epilog=EXAMPLES)
@@ -286,6 +287,7 @@ def build_parser() -> Parser:
     info.set_defaults(func=cmd_info)
 
     add_commands(sub)
+    add_model_command(sub)
     return parser
 
 

@@ -172,6 +172,26 @@ def read_npy(path: Path, max_values: int) -> np.ndarray:
     return np.array(array)
 
 
+def load_running(path, channels: int) -> tuple:
+    """(running_mean, running_var) as float32, one per channel, stored beside a tensor in a .npz file (the
+    keys running_mean and running_var, as a model layer's captured input is saved)."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise LoadError(f"{path.name}: running statistics are read from a .npz file holding running_mean and "
+                        f"running_var")
+    arrays, _ = _npz_arrays(path)
+    out = []
+    for key in ("running_mean", "running_var"):
+        if key not in arrays:
+            raise LoadError(f"{path.name} holds no {key}: choose other running statistics")
+        values = np.asarray(arrays[key])
+        if values.dtype.kind not in "fiu" or values.size != channels:
+            raise LoadError(f"{path.name} [{key}] holds {values.size} values of {values.dtype}; the tensor has "
+                            f"{channels} channels")
+        out.append(np.array(values.ravel(), dtype=np.float32))
+    return tuple(out)
+
+
 def _regular(path: Path):
     """Refuse what is not a regular file (a FIFO would block forever, a device never ends)."""
     try:

@@ -28,10 +28,11 @@ from . import __version__
 from .animation import frames, save_animation, step_spans
 from .atomic import SaveError
 from .data_files import save_npy, save_stats_csv
-from .experiments.hub import VIEW_CLASSES, ExperimentsTab, FitScrollArea
+from .experiments.hub import VIEW_CLASSES, ExperimentsTab
 from .export import copy_widget
 from .file_loading import FILE_FILTER, LoadError, load, open_file
 from .lessons import LESSONS
+from .models.model_view import ModelView
 from .session import SessionError, open_session, save_session
 from .settings_store import load_settings, qsettings, save_settings
 from .state import AppState
@@ -102,6 +103,10 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget(objectName="tabs_main")
         self.tabs.addTab(explore, "Explore")
         self.tabs.addTab(self.compare, "Compare")
+        self.model_view = ModelView()  # a real network's layers; a layer's input opens in Explore
+        self.model_view.base_settings = lambda: self.state.settings
+        self.model_view.exploreRequested.connect(self.explore_layer)
+        self.tabs.addTab(self.model_view, "Model")
         # every experiment in one tab; each view is built, and run, when it is first shown: a quick start-up
         self.experiments_tab = ExperimentsTab()
         self.experiments = self.experiments_tab.views  # title -> view, for the experiments shown so far
@@ -229,6 +234,7 @@ class MainWindow(QMainWindow):
         self.menu_file = file_menu = menu.addMenu("&File")
         self._action(file_menu, "&Open tensor or image…", QKeySequence.StandardKey.Open, self.open_file)
         self._action(file_menu, "Open &session…", "Ctrl+Shift+O", self.open_session)
+        self._action(file_menu, "Open &model…", "Ctrl+M", self.open_model)
         self._action(file_menu, "&Save session…", QKeySequence.StandardKey.Save, self.save_session)
         file_menu.addSeparator()
         self._action(file_menu, "&Export figure…", "Ctrl+E", self.export_figure)
@@ -372,7 +378,7 @@ class MainWindow(QMainWindow):
         targets = {VIEWS[name]: widget for name, widget in self.view_widgets().items()}
         window = targets.pop(VIEWS["window"])
         return {**targets, **{f"{title} experiment": view for title, view in self.experiments.items()},
-                VIEWS["window"]: window}
+                **self.model_view.export_targets(), VIEWS["window"]: window}
 
     def current_view(self) -> QWidget:
         """What the current tab shows: an export of "the current view" draws it."""
@@ -382,6 +388,8 @@ class MainWindow(QMainWindow):
             return self.compare.figure
         if tab is self.experiments_tab:
             return self.experiments_tab.current_view() or self.experiments_tab
+        if tab is self.model_view:
+            return self.model_view.current_figure()
         return self.view_tabs.currentWidget()
 
     def export_figure(self):
@@ -413,13 +421,28 @@ class MainWindow(QMainWindow):
         self.lesson_panel.show_lesson(lesson)
 
     def show_tab(self, name: str):
-        """Switch to a main tab by name (explore, compare, experiments), or to the Experiments tab with
+        """Switch to a main tab by name (explore, compare, model, experiments), or to the Experiments tab with
         one experiment chosen (depth, steps, weights, train, sync, …: explorer.vocabulary.EXPERIMENTS)."""
         if name in EXPERIMENT_TITLES:
             self.experiments_tab.show_experiment(name)
             name = "experiments"
-        tabs = {"explore": self.tabs.widget(0), "compare": self.compare, "experiments": self.experiments_tab}
+        tabs = {"explore": self.tabs.widget(0), "compare": self.compare, "model": self.model_view,
+                "experiments": self.experiments_tab}
         self.tabs.setCurrentWidget(tabs[name])
+
+    def open_model(self):
+        """File > Open model: the Model tab and its file dialog."""
+        self.show_tab("model")
+        self.model_view.open_file()
+
+    def explore_layer(self, handoff):
+        """A model layer's captured input in the Explore tab with the layer's settings; the panel above the
+        tabs says what it is and what could not be carried over."""
+        self.state.apply(handoff.settings, handoff.file)
+        self.lesson_panel.lesson = handoff.lesson
+        self.lesson_panel.label.setText(handoff.html)
+        self.lesson_panel.show()
+        self.show_view("groups")
 
     def _docks_for_tab(self, index: int):
         """The docks belong to the Explore tab: Compare keeps the controls, the experiments (which have
@@ -475,11 +498,8 @@ class MainWindow(QMainWindow):
         if self._owns_state:
             self.state.shutdown()
         self.experiments_tab.shutdown()
+        self.model_view.shutdown()
         super().closeEvent(event)
-
-
-def _scrolling() -> QScrollArea:
-    return FitScrollArea()
 
 
 def status_text(backend: str, device: str, elements: int, normalize_ms: float, total_ms: float, sampled: bool) -> str:

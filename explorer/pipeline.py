@@ -32,6 +32,7 @@ from kernels import (
 
 from . import frameworks as rules
 from .cache import LRU
+from .file_loading import load_running
 from .limits import FILES_KEPT, INPUT_STATS_KEPT, INPUTS_KEPT, MOMENTS_KEPT, RUNNING_KEPT, WARMUP_STEPS
 from .scene import (
     FrameworkDelta,
@@ -128,8 +129,11 @@ class Pipeline:
 
     def running_for(self, s: Settings, x) -> tuple:
         """Running statistics for eval mode: WARMUP_STEPS training steps on fresh batches of the same
-        input (the loaded file itself for files), or a fresh module's mean 0 and var 1."""
+        input (the loaded file itself for files), a fresh module's mean 0 and var 1, or those stored in
+        the loaded .npz (running='file')."""
         channels = s.sizes["C"]
+        if s.running == FILE_INPUT:  # stored beside the tensor (a captured layer's own)
+            return self._running.get(("stored", s.file), lambda: load_running(s.file.path, channels))
         if s.running == "fresh":
             return np.zeros(channels, np.float32), np.ones(channels, np.float32)
         params = {k: v for k, v in s.kernel_params().items()

@@ -178,8 +178,8 @@ def blocks_of(settings: Settings, sharing) -> Blocks:
     spans = canonical_spans(sharing.box_of(settings.selected), layout, shape)
     words = sharing.describe()
     if settings.spec.running_stats and not settings.training:
-        source = ("after 20 training steps on fresh batches" if settings.running == "warmed"
-                  else "a fresh module's: mean 0, variance 1")
+        source = {"warmed": "after 20 training steps on fresh batches", "fresh": "a fresh module's: mean 0, variance 1"
+                  }.get(settings.running, "stored with the loaded file")
         words = (f"eval mode: no statistics come from the batch; each element uses its channel's running mean and "
                  f"variance ({source})")
     if not sharing.shares_groups:

@@ -184,8 +184,9 @@ class Settings:
     training: bool = setting(True, "train mode (batch statistics) or eval mode (running statistics)", "bool",
                              flag="--train")
     running: str = setting("warmed", "the running statistics eval mode uses: after 20 training steps on fresh "
-                                     "batches (warmed) or a fresh module's mean 0, var 1", "choice",
-                           choices=("warmed", "fresh"), flag="--running")
+                                     "batches (warmed), a fresh module's mean 0, var 1, or those stored in the loaded "
+                                     ".npz beside the tensor (file: running_mean, running_var, as a captured layer's)",
+                           "choice", choices=("warmed", "fresh", FILE_INPUT), flag="--running")
     nonfinite: str = setting("omit", "NaN/Inf inputs: left out of the statistics (omit) or passed on as torch "
                                      "does (propagate)", "choice", choices=("omit", "propagate"), flag="--nonfinite")
     backend: str = setting("numpy", "the array library that computes: numpy or torch", "choice",
@@ -224,6 +225,8 @@ class Settings:
             self.prepared()
         except NormError as exc:
             return exc.reason
+        if self.running == FILE_INPUT and self.input != FILE_INPUT:
+            return "running='file' reads running_mean and running_var from the loaded .npz; the input is not a file"
         if self.backend != "numpy" and self.backend not in available_backends():  # numpy: no torch import
             return f"backend {self.backend!r} is not available here ({', '.join(available_backends())} are)"
         devices = available_devices(self.backend)
@@ -276,6 +279,8 @@ class Settings:
             new["params"] = _carried_params(new, new["params"])
         elif "params" in given:
             new["params"] = _typed_params(new)
+        if new["running"] == FILE_INPUT and new["input"] != FILE_INPUT and "running" not in given:
+            new["running"] = "warmed"  # the file that held the running statistics is no longer the input
         if "backend" in given and "device" not in given and new["backend"] == "numpy":
             new["device"] = "cpu"
         new["selected"] = _selected_for(self, new, given)

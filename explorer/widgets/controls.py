@@ -39,7 +39,8 @@ from .param_editor import ParamEditor
 
 AXIS_NAMES = {"N": "N (batch)", "C": "C (channels)", "H": "H (height)", "W": "W (width)", "L": "L (length)",
               "D": "D (depth)"}
-RUNNING_CHOICES = (("warmed", "running stats: 20 steps"), ("fresh", "running stats: fresh"))
+RUNNING_CHOICES = (("warmed", "running stats: 20 steps"), ("fresh", "running stats: fresh"),
+                   (FILE_INPUT, "running stats: from the file"))
 
 
 def method_model() -> QStandardItemModel:
@@ -103,7 +104,8 @@ class ControlPanel(QScrollArea):
         for key, text in RUNNING_CHOICES:
             self.combo_running.addItem(text, key)
         self.combo_running.setToolTip("Which running statistics eval mode uses: those after 20 training steps on "
-                                      "fresh batches of the same input, or a fresh module's (mean 0, var 1)")
+                                      "fresh batches of the same input, a fresh module's (mean 0, var 1), or those "
+                                      "stored in the loaded .npz (a model layer's, opened from the Model tab)")
         self.combo_running.currentIndexChanged.connect(
             lambda i: state.update(running=self.combo_running.itemData(i)))
         self.row_mode = QWidget()

@@ -89,7 +89,8 @@ class InfoPanel(DeferredPanel):
             parts.append(f"<div style='background:#fff4e0;padding:4px'><b>⚠ Warnings</b><ul>{items}</ul></div>")
         if c.running_used and not s.training:
             rm, rv = (np.asarray(a) for a in c.running_used)
-            source = "after 20 training steps on fresh batches" if s.running == "warmed" else "fresh: 0 and 1"
+            source = {"warmed": "after 20 training steps on fresh batches", "fresh": "fresh: 0 and 1"}.get(
+                s.running, f"stored in {s.file.label if s.file is not None else 'the file'}")
             parts.append(f"<p>Eval used running_mean [{_preview(rm)}] and running_var [{_preview(rv)}] "
                          f"({source}).</p>")
         if s.framework != "torch":

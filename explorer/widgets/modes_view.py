@@ -82,8 +82,8 @@ class ModesView(QWidget):
         self.labels["diff"].setText(f"largest |eval − train| {modes.diff_max:.4g} · mean {modes.diff_mean:.4g} · "
                                     f"std {modes.diff_std:.4g}")
         s = modes.eval.settings
-        source = ("after 20 training steps on fresh batches of the same input" if s.running == "warmed"
-                  else "of a fresh module (mean 0, variance 1)")
+        source = {"warmed": "after 20 training steps on fresh batches of the same input",
+                  "fresh": "of a fresh module (mean 0, variance 1)"}.get(s.running, "stored with the loaded file")
         self.caption.setText(f"{s.spec.label} on the same input: training normalizes with the batch's own statistics, "
                              f"eval with the running statistics {source}. The difference is what a model sees if it "
                              f"is evaluated without model.eval() (or trained without model.train()).")

@@ -15,7 +15,7 @@ from .conftest import RESULT_TIMEOUT
 
 def test_one_experiments_tab_lists_every_experiment_and_builds_lazily(qtbot, window):
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert titles == ["Explore", "Compare", "Experiments"]
+    assert titles == ["Explore", "Compare", "Model", "Experiments"]
     tab = window.experiments_tab
     assert tab.names() == list(EXPERIMENTS) and window.experiments == {}
     listed = [tab.list.item(i).text().strip() for i in range(tab.list.count())]

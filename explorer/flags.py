@@ -49,7 +49,7 @@ def add_setting_flags(parser: argparse.ArgumentParser, skip=()):
             continue
         default = getattr(Settings(), name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        text = f"{d.doc} (default {shown})" if d.kind not in ("params", "file") else d.doc
+        text = _help(f"{d.doc} (default {shown})" if d.kind not in ("params", "file") else d.doc)
         if d.kind == "bool":
             parser.add_argument(d.flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif d.kind == "file":
@@ -69,7 +69,12 @@ def add_setting_flags(parser: argparse.ArgumentParser, skip=()):
     if "params" not in skip:
         group = parser.add_argument_group("method parameters (each applies to the methods that have it)")
         for pname, param in param_declarations().items():
-            group.add_argument(param_flag(pname), dest=f"param_{pname}", metavar="VALUE", help=param.doc)
+            group.add_argument(param_flag(pname), dest=f"param_{pname}", metavar="VALUE", help=_help(param.doc))
+
+
+def _help(text: str) -> str:
+    """argparse formats help with %: a declared doc's own % ("c % G") must be written %%."""
+    return text.replace("%", "%%")
 
 
 def _ints(text: str, flag: str) -> tuple:

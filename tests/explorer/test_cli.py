@@ -148,6 +148,15 @@ def test_help_lists_commands_with_examples(capsys):
         assert word in text
 
 
+@pytest.mark.parametrize("command", ["export", "compare", "explain", "info", "lesson", "gui"])
+def test_every_command_prints_its_help(command, capsys):
+    """argparse formats help with %: a parameter's doc with a literal % once made --help a traceback."""
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert "usage: norm-explorer" in capsys.readouterr().out
+
+
 def test_installed_script_runs_headless_without_display(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
     out = tmp_path / "f.png"

@@ -28,7 +28,7 @@ from . import __version__
 from .animation import frames, save_animation, step_spans
 from .atomic import SaveError
 from .data_files import save_npy, save_stats_csv
-from .experiments.hub import VIEW_CLASSES, ExperimentsTab
+from .experiments.hub import VIEW_CLASSES, ExperimentsTab, FitScrollArea
 from .export import copy_widget
 from .file_loading import FILE_FILTER, LoadError, load, open_file
 from .lessons import LESSONS
@@ -106,7 +106,11 @@ class MainWindow(QMainWindow):
         self.model_view = ModelView()  # a real network's layers; a layer's input opens in Explore
         self.model_view.base_settings = lambda: self.state.settings
         self.model_view.exploreRequested.connect(self.explore_layer)
-        self.tabs.addTab(self.model_view, "Model")
+        # in a scroll area: the tab's plots must not set the height of every tab (under a lesson's panel
+        # they once squeezed the Explore tab's bottom dock to a strip)
+        self.model_scroll = FitScrollArea(objectName="scroll_model")
+        self.model_scroll.setWidget(self.model_view)
+        self.tabs.addTab(self.model_scroll, "Model")
         # every experiment in one tab; each view is built, and run, when it is first shown: a quick start-up
         self.experiments_tab = ExperimentsTab()
         self.experiments = self.experiments_tab.views  # title -> view, for the experiments shown so far
@@ -426,7 +430,7 @@ class MainWindow(QMainWindow):
         if name in EXPERIMENT_TITLES:
             self.experiments_tab.show_experiment(name)
             name = "experiments"
-        tabs = {"explore": self.tabs.widget(0), "compare": self.compare, "model": self.model_view,
+        tabs = {"explore": self.tabs.widget(0), "compare": self.compare, "model": self.model_scroll,
                 "experiments": self.experiments_tab}
         self.tabs.setCurrentWidget(tabs[name])
 

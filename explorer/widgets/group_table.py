@@ -75,10 +75,8 @@ class GroupStatsPanel(DeferredPanel):
         self.table.setToolTip("One row per statistics group; group = its index along each axis of a statistic")
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("plot_group_stats")
-        self.plot.setLabel("bottom", "statistics group (row of the table)")
         for side in ("bottom", "left"):
             self.plot.getAxis(side).enableAutoSIPrefix(False)  # no "(x0.001)" beside a group number
-        self.plot.setLabel("left", "mean ± std")
         self.plot.setMenuEnabled(False)
         self.plot.disableAutoRange()
         self._make_plot_items()
@@ -89,6 +87,9 @@ class GroupStatsPanel(DeferredPanel):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(split)
+        # the title names the axes (no axis labels): under a lesson's panel the dock is short, and the
+        # labels once took all its height from the data
+        self.setMinimumHeight(120)
 
     def refresh(self):
         c = self.scene
@@ -130,7 +131,6 @@ class GroupStatsPanel(DeferredPanel):
         self.selected_line.setVisible(0 <= selected_row < n)
         self.selected_line.setPos(max(selected_row, 0))
         shown = f" (first {n} shown)" if n < len(stats) else ""
-        what = plural(len(stats), "channel") + " (LRN shares no groups; each channel over batch and positions)" \
-            if per_channel else plural(len(stats), "group")
-        self.plot.setTitle(f"{what}{shown}: <span style='color:{TEXT_BEFORE}'>before</span> and "
+        what = plural(len(stats), "channel") + " (LRN shares no groups)" if per_channel else plural(len(stats), "group")
+        self.plot.setTitle(f"{what}{shown}, one per row: <span style='color:{TEXT_BEFORE}'>before</span> and "
                            f"<span style='color:{TEXT_AFTER}'>after</span>, mean ± std", size="9pt")

@@ -451,7 +451,7 @@ def test_open_model_from_the_file_menu(qtbot, window, monkeypatch):
     monkeypatch.setattr(open_bar, "ask_model_file", lambda parent: str(path))
     with qtbot.waitSignal(window.model_view.opener.finished, timeout=OPEN_TIMEOUT):
         window.open_model()
-    assert window.tabs.currentWidget() is window.model_view and window.model_view.model.source == str(path)
+    assert window.tabs.currentWidget() is window.model_scroll and window.model_view.model.source == str(path)
 
 
 def test_running_statistics_from_the_file_or_one_line_why_not(qtbot, state, tmp_path):

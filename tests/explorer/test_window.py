@@ -111,6 +111,19 @@ def test_window_resizes(qtbot, window, size):
     assert window.grab().width() >= min(size[0], window.minimumSizeHint().width())
 
 
+def test_no_main_tab_sets_the_height_of_the_others(qtbot, window):
+    """A tab page's minimum height is every tab's (QStackedWidget): the Model tab's plots once made it
+    793 px, and under a lesson's panel at 1000 px the Explore tab's bottom dock was left a 50-px strip."""
+    explore = window.tabs.widget(0).minimumSizeHint().height()
+    for i in range(1, window.tabs.count()):
+        assert window.tabs.widget(i).minimumSizeHint().height() <= explore, window.tabs.tabText(i)
+    window.resize(1600, 1000)
+    window.start_lesson("train-vs-eval")
+    qtbot.waitUntil(lambda: not window.state.computing, timeout=RESULT_TIMEOUT)
+    qtbot.wait(50)
+    assert window.group_stats.height() >= 120 and window.group_stats.plot.height() >= 100
+
+
 def test_experiment_tabs_run_when_first_opened(qtbot, window):
     assert window.experiments == {}  # nothing built, nothing computed at start-up
     for name in ("depth", "steps", "weights"):  # the old tab names choose their experiment in the Experiments tab

@@ -124,10 +124,10 @@ def _flax(method, layout, shape, fp, p: Plan, training, running):
         lines = [f"bn = nnx.BatchNorm({c}, momentum={_fmt(fp['momentum'])}, epsilon={eps}{fast}, "
                  f"use_running_average={not training}, {rngs})"]
         if running or not training:
-            lines += ["bn.mean.value = jnp.asarray(running_mean)", "bn.var.value = jnp.asarray(running_var)"]
+            lines += ["bn.mean[...] = jnp.asarray(running_mean)", "bn.var[...] = jnp.asarray(running_var)"]
         lines += ["y = bn(x)"]
         if running and training:
-            lines += ["running_mean, running_var = np.asarray(bn.mean.value), np.asarray(bn.var.value)  # biased"]
+            lines += ["running_mean, running_var = np.asarray(bn.mean[...]), np.asarray(bn.var[...])  # biased"]
     elif method in ("layer", "channel", "rms"):
         axes = _nonbatch_axes(native) if method != "channel" else -1
         cls = "RMSNorm" if method == "rms" else "LayerNorm"

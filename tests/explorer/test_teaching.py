@@ -149,7 +149,7 @@ def test_per_group_plot_and_table_speak_in_whole_named_groups(qtbot, window):
     assert model.data(model.index(3, 0)) == "n=1, g=1"
     update_and_wait(qtbot, window.state, method="layer", shape=(1, 8, 1, 1), selected=(0, 0, 0, 0))
     window.settle()
-    assert window.group_stats.plot.getPlotItem().titleLabel.text.startswith("1 group:")
+    assert window.group_stats.plot.getPlotItem().titleLabel.text.startswith("1 group,")
     assert "1 group of 8 elements" in window.info.text.toPlainText()
 
 

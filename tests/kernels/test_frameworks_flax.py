@@ -6,14 +6,17 @@ import inspect
 import numpy as np
 import pytest
 
-nnx = pytest.importorskip("flax.nnx", reason="flax is not installed (pip install '.[frameworks]')")
-jnp = pytest.importorskip("jax.numpy")
+from kernels import normalize
+from kernels.frameworks import FRAMEWORKS, translate
+from kernels.inputs import generate
+from tests.lazy import LazyModule
 
-from kernels import normalize  # noqa: E402
-from kernels.frameworks import FRAMEWORKS, translate  # noqa: E402
-from kernels.inputs import generate  # noqa: E402
+from .frameworks_support import cases, check_code
 
-from .frameworks_support import cases, check_code  # noqa: E402
+# one pytest-xdist worker imports TensorFlow, Keras and JAX (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("tensorflow-keras-jax")
+nnx = LazyModule("flax.nnx", reason="flax is not installed (pip install '.[frameworks]')")
+jnp = LazyModule("jax.numpy")
 
 OFFERS = FRAMEWORKS["flax"].offers
 

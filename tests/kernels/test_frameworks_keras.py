@@ -8,13 +8,17 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
-keras = pytest.importorskip("keras", reason="keras is not installed (pip install '.[frameworks]')")
 
-from kernels import NormError, normalize  # noqa: E402
-from kernels.frameworks import FRAMEWORKS, translate  # noqa: E402
-from kernels.inputs import generate  # noqa: E402
+from kernels import NormError, normalize
+from kernels.frameworks import FRAMEWORKS, translate
+from kernels.inputs import generate
+from tests.lazy import LazyModule
 
-from .frameworks_support import TOL, cases, check_code  # noqa: E402
+from .frameworks_support import TOL, cases, check_code
+
+# one pytest-xdist worker imports TensorFlow, Keras and JAX (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("tensorflow-keras-jax")
+keras = LazyModule("keras", reason="keras is not installed (pip install '.[frameworks]')")
 
 OFFERS = FRAMEWORKS["keras"].offers
 

@@ -8,14 +8,18 @@ import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-tf = pytest.importorskip("tensorflow", reason="tensorflow is not installed (pip install '.[frameworks]'); its "
-                                              "layers are Keras 3's, checked in test_frameworks_keras.py")
 
-from kernels import NormError, normalize  # noqa: E402
-from kernels.frameworks import FRAMEWORKS, translate  # noqa: E402
-from kernels.inputs import generate  # noqa: E402
+from kernels import NormError, normalize
+from kernels.frameworks import FRAMEWORKS, translate
+from kernels.inputs import generate
+from tests.lazy import LazyModule
 
-from .frameworks_support import TOL, cases, check_code  # noqa: E402
+from .frameworks_support import TOL, cases, check_code
+
+# one pytest-xdist worker imports TensorFlow, Keras and JAX (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("tensorflow-keras-jax")
+tf = LazyModule("tensorflow", reason="tensorflow is not installed (pip install '.[frameworks]'); its "
+                                     "layers are Keras 3's, checked in test_frameworks_keras.py")
 
 OFFERS = FRAMEWORKS["tensorflow"].offers
 SETTINGS = {"group": {"groups": 3}, "custom": {"axes": "NC"}, "lrn": {"depth_radius": 1, "alpha": 0.1}}

@@ -15,7 +15,7 @@ from kernels import METHODS, NormError
 from .cli_common import IO_FAILURE, CliError, Parser, check_extension, parse_number, parse_size
 from .flags import FlagError, add_setting_flags, changes_from_flags
 from .settings import DEFAULTS, SettingError, Settings
-from .vocabulary import VIEWS
+from .vocabulary import HEAVY_COMMANDS, VIEWS
 
 EXPORT_EXTENSIONS = (".png", ".svg", ".pdf", ".csv", ".json", ".npy")
 DPI_HELP = "a PNG's pixel density, 24 to 1200: it changes the pixels, not the layout (default 96)"
@@ -230,10 +230,10 @@ def cmd_info(args) -> int:
 
 # -- entry point ----------------------------------------------------------------------------------
 
-def build_parser() -> Parser:
+def build_parser(command: str | None = None) -> Parser:
+    """The whole command line. The experiments' and the model's commands load their code only when
+    `command` is one of them (or None: all of them); otherwise they are listed with their help alone."""
     from . import __version__
-    from .experiments.cli import add_commands
-    from .models.cli import add_commands as add_model_command
     parser = Parser(prog="norm-explorer", formatter_class=argparse.RawDescriptionHelpFormatter,
                     description="See how deep-learning normalizations work. With no command, open the window.",
                     epilog=EXAMPLES)
@@ -286,9 +286,20 @@ def build_parser() -> Parser:
     add_setting_flags(info, skip=("method",))
     info.set_defaults(func=cmd_info)
 
-    add_commands(sub)
-    add_model_command(sub)
+    if command is None or command in HEAVY_COMMANDS:
+        from .experiments.cli import add_commands
+        from .models.cli import add_commands as add_model_command
+        add_commands(sub)
+        add_model_command(sub)
+    else:
+        for name, text in HEAVY_COMMANDS.items():
+            sub.add_parser(name, help=text)
     return parser
+
+
+def _command(argv) -> str:
+    """The command a command line names (its first word that is not an option), '' for none."""
+    return next((word for word in argv if not word.startswith("-")), "")
 
 
 def main(argv=None) -> int:
@@ -297,7 +308,7 @@ def main(argv=None) -> int:
         from .app import run_gui
         return run_gui(argv[1:])
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(_command(argv)).parse_args(argv)
         if getattr(args, "func", None) is None:
             raise CliError("no command given; see norm-explorer --help")
         return args.func(args)

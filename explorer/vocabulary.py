@@ -32,6 +32,22 @@ EXPERIMENTS = {
 }
 
 
+#: The commands that load the experiments' or the models' code, with their one-line help: the command line
+#: lists them from here and builds a command's options only when it runs (`--help` and `info` stay quick)
+HEAVY_COMMANDS = {
+    "depth": "a signal through a deep stack (the seed article)",
+    "steps": "BatchNorm over training steps and batch sizes",
+    "weights": "weight normalization, spectral norm, weight standardization",
+    "train": "a CNN trained on the digits with each normalization (torch)",
+    "sync": "distributed BatchNorm on a real gloo process group (torch)",
+    "transformer": "post-LN, pre-LN, RMSNorm, sandwich, DeepNorm (torch)",
+    "iris": "logistic regression on raw vs scaled iris features (scikit-learn)",
+    "selu": "SELU's mean/variance map and its fixed point (torch)",
+    "padding": "BatchNorm and LayerNorm on padded sequences, with and without a mask",
+    "model": "a real model's normalization layers: table, flags, gaps, folding",
+}
+
+
 def file_stem(name: str) -> str:
     """The default file name of a view's export: 'statistics_groups' for groups."""
     return VIEWS[name].lower().replace(" ", "_").replace("-", "_")

@@ -10,7 +10,7 @@ class LazyModule:
         self._name, self._reason, self._module = name, reason, None
 
     def __getattr__(self, attr: str):
-        if attr.startswith("_") or attr.startswith("pytest"):  # pytest's collection looks for its markers
+        if attr.startswith(("_", "pytest")):  # pytest's collection looks for its markers
             raise AttributeError(attr)
         if self._module is None:
             self._module = pytest.importorskip(self._name, reason=self._reason)

@@ -12,6 +12,7 @@ from kernels import METHODS
 from kernels.experiments import DepthConfig, StepsConfig, article_config, run_depth, validate_depth, validate_steps
 
 from ..cli_common import IO_FAILURE, CliError, check_extension, parse_size
+from ..vocabulary import HEAVY_COMMANDS
 from .runs import (
     compute_bundle,
     compute_weights,
@@ -239,7 +240,7 @@ def add_commands(subparsers):
     """Add `depth`, `steps`, `weights` and the experiments on real data (`train`, `sync`, `transformer`, `iris`,
     `selu`, `padding`: explorer.experiments.cli_real) to an argparse subparsers object; each sets func(args) -> int."""
     fmt = argparse.RawDescriptionHelpFormatter  # keeps the examples' lines; descriptions are wrapped here
-    p = subparsers.add_parser("depth", help="a signal through a deep stack (the seed article)", formatter_class=fmt,
+    p = subparsers.add_parser("depth", help=HEAVY_COMMANDS["depth"], formatter_class=fmt,
                               description=_wrap("L layers of linear → normalization → activation on 100 samples "
                                                 "of 20 uniform features: per-layer histograms, mean/std, "
                                                 "saturation and gradient norms."), epilog=DEPTH_EXAMPLES)
@@ -255,7 +256,7 @@ def add_commands(subparsers):
     _add_output_flags(p, "one row per layer")
     p.set_defaults(func=cmd_depth)
 
-    p = subparsers.add_parser("steps", help="BatchNorm over training steps and batch sizes", formatter_class=fmt,
+    p = subparsers.add_parser("steps", help=HEAVY_COMMANDS["steps"], formatter_class=fmt,
                               description=_wrap("Running vs batch vs true statistics over a stream of batches that "
                                                 "may drift, train vs eval output, Batch Renormalization, batch-size "
                                                 "noise, the unbiased-variance shrink and freezing BatchNorm while "
@@ -274,7 +275,7 @@ def add_commands(subparsers):
     _add_output_flags(p, "one row per step")
     p.set_defaults(func=cmd_steps)
 
-    p = subparsers.add_parser("weights", help="weight normalization, spectral norm, weight standardization",
+    p = subparsers.add_parser("weights", help=HEAVY_COMMANDS["weights"],
                               formatter_class=fmt,
                               description=_wrap("A seeded conv weight before and after normalizing it, the weights "
                                                 "that share a norm, and the effect on a conv layer's output."),

@@ -19,6 +19,7 @@ from kernels.experiments import (
 )
 
 from ..cli_common import IO_FAILURE, CliError
+from ..vocabulary import HEAVY_COMMANDS
 from .cli import (
     MAX_SEED,
     _add_output_flags,
@@ -352,7 +353,7 @@ def add_real_commands(subparsers):
     """Add `train`, `sync`, `transformer`, `iris`, `selu` and `padding`; each sets func(args) -> int."""
     fmt = argparse.RawDescriptionHelpFormatter
     d = TrainSettings()
-    p = subparsers.add_parser("train", help="a CNN trained on the digits with each normalization (torch)",
+    p = subparsers.add_parser("train", help=HEAVY_COMMANDS["train"],
                               formatter_class=fmt, epilog=TRAIN_EXAMPLES,
                               description=_wrap("A small CNN on scikit-learn's bundled 8×8 digits with each "
                                                 "normalization: the GroupNorm paper's Figure 1 (error against "
@@ -385,7 +386,7 @@ def add_real_commands(subparsers):
     p.add_argument("--dpi", default="96", help="a PNG's pixel density (default 96)")
     p.set_defaults(func=cmd_train)
 
-    p = subparsers.add_parser("sync", help="distributed BatchNorm on a real gloo process group (torch)",
+    p = subparsers.add_parser("sync", help=HEAVY_COMMANDS["sync"],
                               formatter_class=fmt, epilog=SYNC_EXAMPLES,
                               description=_wrap("K worker processes joined by torch.distributed (gloo, loopback "
                                                 "only), each holding a shard of the batch: synchronized BatchNorm "
@@ -400,7 +401,7 @@ def add_real_commands(subparsers):
     p.set_defaults(func=cmd_sync)
 
     c = TransformerConfig()
-    p = subparsers.add_parser("transformer", help="post-LN, pre-LN, RMSNorm, sandwich, DeepNorm (torch)",
+    p = subparsers.add_parser("transformer", help=HEAVY_COMMANDS["transformer"],
                               formatter_class=fmt, epilog=TRANSFORMER_EXAMPLES,
                               description=_wrap("Residual blocks with each norm placement: the stream's norm and "
                                                 "every block's gradient norm at initialization, and training with "
@@ -419,7 +420,7 @@ def add_real_commands(subparsers):
     _add_output_flags(p, "one row per placement, quantity and layer or step")
     p.set_defaults(func=cmd_transformer)
 
-    p = subparsers.add_parser("iris", help="logistic regression on raw vs scaled iris features (scikit-learn)",
+    p = subparsers.add_parser("iris", help=HEAVY_COMMANDS["iris"],
                               formatter_class=fmt, epilog=IRIS_EXAMPLES,
                               description=_wrap("Gradient descent on two iris features raw, standardized and "
                                                 "min-max scaled (scalers fitted on the training split): decision "
@@ -434,7 +435,7 @@ def add_real_commands(subparsers):
     p.set_defaults(func=cmd_iris)
 
     s = SeluConfig()
-    p = subparsers.add_parser("selu", help="SELU's mean/variance map and its fixed point (torch)",
+    p = subparsers.add_parser("selu", help=HEAVY_COMMANDS["selu"],
                               formatter_class=fmt, epilog=SELU_EXAMPLES,
                               description=_wrap("The map from a SELU layer's input mean and variance to its "
                                                 "output's, iterated to its fixed point, beside a torch network; "
@@ -452,7 +453,7 @@ def add_real_commands(subparsers):
     p.set_defaults(func=cmd_selu)
 
     c = PaddingConfig()
-    p = subparsers.add_parser("padding", help="BatchNorm and LayerNorm on padded sequences, with and without a mask",
+    p = subparsers.add_parser("padding", help=HEAVY_COMMANDS["padding"],
                               formatter_class=fmt, epilog=PADDING_EXAMPLES,
                               description=_wrap("Sequences of different lengths padded to the longest: the "
                                                 "statistics of BatchNorm and LayerNorm with and without a padding "

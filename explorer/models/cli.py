@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..cli_common import IO_FAILURE, CliError, check_extension, parse_number, parse_size
+from ..vocabulary import HEAVY_COMMANDS
 
 OUT_EXTENSIONS = (".csv", ".json", ".png", ".svg", ".pdf", ".npy")
 FIGURES = (".png", ".svg", ".pdf")
@@ -207,7 +208,7 @@ def _write_session(model, args, cap, request):
 def add_commands(subparsers):
     """Add `model` to an argparse subparsers object (sets func(args) -> int)."""
     from kernels.models import ARCHITECTURES
-    p = subparsers.add_parser("model", help="a real model's normalization layers: table, flags, gaps, folding",
+    p = subparsers.add_parser("model", help=HEAVY_COMMANDS["model"],
                               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
                               description="Open a real network offline and write its normalization layers (kind, "
                                           "eps, momentum, affine, running statistics, health flags), the train-vs-"

@@ -172,5 +172,9 @@ def test_commands_that_draw_nothing_import_neither_qt_nor_torch(argv, tmp_path):
     """--version, --help, info and data exports answer at once: no Qt, no pyqtgraph, no torch."""
     argv = [a.replace("OUT", str(tmp_path / "out")) for a in argv]
     code = f"from explorer.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n{PRINT_HEAVY}"
-    out = run_fresh(code, env={k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"})
-    assert out.strip().splitlines()[-1] == "[]"
+    out = run_fresh(code + "\nprint(sorted(m for m in ('kernels.experiments', 'kernels.models') if m in sys.modules))",
+                    env={k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"})
+    heavy, experiments_or_models = out.strip().splitlines()[-2:]
+    assert heavy == "[]"
+    # the experiments' and the models' commands are listed from explorer.vocabulary, built only when run
+    assert experiments_or_models == "[]"

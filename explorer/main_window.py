@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
         computing = lambda: self.state.computing  # noqa: E731 (panels refresh once no computation runs)
         self.info = InfoPanel(computing)
         self.group_stats = GroupStatsPanel(computing)
-        self.arithmetic = ArithmeticPanel()
+        self.arithmetic = ArithmeticPanel(computing)
         self.arithmetic.stepChanged.connect(self._light_step)
         self.arithmetic.button_export.clicked.connect(lambda: self.export_steps())
         self.dock_controls = self._dock("Controls", self.controls, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -194,6 +194,7 @@ class MainWindow(QMainWindow):
         moment later, and a window not yet drawn has layouts pending. An export needs both."""
         self.info.refresh()
         self.group_stats.refresh()
+        self.arithmetic.refresh()
         QApplication.processEvents()
 
     def _dock(self, title, widget, area) -> QDockWidget:

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSlider, QTextBrowser, QVBoxLayout, QWidget
 
 from .. import theme
+from .common import refresh_after
 
 STEP_MS = 1200  # how long the step-through stays on a step while playing
 
@@ -42,9 +43,12 @@ class ArithmeticPanel(QWidget):
 
     stepChanged = Signal(int)
 
-    def __init__(self, parent=None):
+    def __init__(self, busy=lambda: False, parent=None):
         super().__init__(parent)
         self.setObjectName("panel_arithmetic")
+        # a new result's text follows once the histograms have painted (1-2 ms of HTML layout that a
+        # dragged slider need not wait for); a step the person picks shows at once
+        self._later = refresh_after(self, self._render, busy)
         self.scene = None
         self.current = -1  # the step the step-through shows; -1: none (all steps, nothing lit)
         self.text = QTextBrowser(objectName="text_arithmetic")
@@ -99,7 +103,7 @@ class ArithmeticPanel(QWidget):
         self.slider.setRange(0, max(0, self.count - 1))
         self.slider.setValue(max(0, self.current))
         self.slider.blockSignals(False)
-        self._render()
+        self._later.start()
 
     def show_step(self, k: int):
         """Show step k (lighting up its elements); -1 shows all steps and lights nothing."""
@@ -130,6 +134,11 @@ class ArithmeticPanel(QWidget):
             self.stop()
             return
         self.show_step(self.current + 1)
+
+    def refresh(self):
+        """The text for the current scene now (an export or a test needs it before the timer fires)."""
+        self._later.stop()
+        self._render()
 
     def _render(self):
         if self.explanation is None:

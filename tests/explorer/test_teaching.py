@@ -213,8 +213,9 @@ def test_the_arithmetic_panel_and_its_step_through(qtbot, window):
     update_and_wait(qtbot, window.state, method="group", params={"groups": 2}, selected=(1, 3, 2, 2))
     panel = window.arithmetic
     e = explain(window.state.scene.x, "group", (1, 3, 2, 2), groups=2)
-    text = panel.text.toPlainText()
-    assert e.step("mean").text in text and e.step("output").text in text
+    # the text follows the result once the histograms have painted
+    qtbot.waitUntil(lambda: e.step("mean").text in panel.text.toPlainText(), timeout=RESULT_TIMEOUT)
+    assert e.step("output").text in panel.text.toPlainText()
     panel.show_step(0)  # gather: the group lights up in the block and value views
     s = window.state.scene
     group = canonical_spans(s.sharing.box_of((1, 3, 2, 2)), "NCHW", s.settings.shape)

@@ -248,16 +248,23 @@ def transformer_config(args) -> TransformerConfig:
 
 def cmd_transformer(args) -> int:
     suffix, size = _common_output(args)
-    cfg = transformer_config(args)
-    _needs("transformer", "torch")
+    return _run_or_draw(args, suffix, size, "transformer", transformer_config(args), "run_transformer",
+                        transformer_csv, transformer_numbers, needs="torch",
+                        shown=("placements", "layers", "width", "heads", "block", "train_steps", "lr",
+                               "warmup_steps", "inits", "seed"))
+
+
+def _run_or_draw(args, suffix, size, name, cfg, run_name, csv, numbers, shown, needs=None) -> int:
+    """An experiment's command: its CSV/JSON from kernels.experiments.<run_name>(cfg), or its view's
+    figure with the controls named in `shown` set from cfg."""
+    if needs:
+        _needs(name, needs)
     if suffix in (".csv", ".json"):
-        from kernels.experiments import run_transformer
-        _data(args, suffix, lambda: run_transformer(cfg), transformer_csv, transformer_numbers)
+        import kernels.experiments as experiments
+        run = getattr(experiments, run_name)
+        _data(args, suffix, lambda: run(cfg), csv, numbers)
         return 0
-    _draw("transformer", lambda view: view.set_config(
-        placements=cfg.placements, layers=cfg.layers, width=cfg.width, heads=cfg.heads, block=cfg.block,
-        train_steps=cfg.train_steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps, inits=cfg.inits, seed=cfg.seed),
-        args, size)
+    _draw(name, lambda view: view.set_config(**{key: getattr(cfg, key) for key in shown}), args, size)
     return 0
 
 
@@ -279,15 +286,8 @@ def iris_config(args) -> IrisConfig:
 
 def cmd_iris(args) -> int:
     suffix, size = _common_output(args)
-    cfg = iris_config(args)
-    _needs("iris", "sklearn")
-    if suffix in (".csv", ".json"):
-        from kernels.experiments import run_iris
-        _data(args, suffix, lambda: run_iris(cfg), iris_csv, iris_numbers)
-        return 0
-    _draw("iris", lambda view: view.set_config(features=cfg.features, test_fraction=cfg.test_fraction, l2=cfg.l2,
-                                               max_iter=cfg.max_iter, seed=cfg.seed), args, size)
-    return 0
+    return _run_or_draw(args, suffix, size, "iris", iris_config(args), "run_iris", iris_csv, iris_numbers,
+                        needs="sklearn", shown=("features", "test_fraction", "l2", "max_iter", "seed"))
 
 
 def selu_config(args) -> SeluConfig:
@@ -308,17 +308,9 @@ def selu_config(args) -> SeluConfig:
 
 def cmd_selu(args) -> int:
     suffix, size = _common_output(args)
-    cfg = selu_config(args)
-    _needs("selu", "torch")
-    if suffix in (".csv", ".json"):
-        from kernels.experiments import run_selu
-        _data(args, suffix, lambda: run_selu(cfg), selu_csv, selu_numbers)
-        return 0
-    _draw("selu", lambda view: view.set_config(
-        start_mean=cfg.start_mean, start_var=cfg.start_var, layers=cfg.layers, omega=cfg.omega, tau=cfg.tau,
-        dropout=cfg.dropout, dropout_kind=cfg.dropout_kind, weights=cfg.weights, width=cfg.width, seed=cfg.seed),
-        args, size)
-    return 0
+    return _run_or_draw(args, suffix, size, "selu", selu_config(args), "run_selu", selu_csv, selu_numbers,
+                        needs="torch", shown=("start_mean", "start_var", "layers", "omega", "tau", "dropout",
+                                              "dropout_kind", "weights", "width", "seed"))
 
 
 def padding_config(args) -> PaddingConfig:
@@ -336,15 +328,9 @@ def padding_config(args) -> PaddingConfig:
 
 def cmd_padding(args) -> int:
     suffix, size = _common_output(args)
-    cfg = padding_config(args)
-    if suffix in (".csv", ".json"):
-        from kernels.experiments import run_padding
-        _data(args, suffix, lambda: run_padding(cfg), padding_csv, padding_numbers)
-        return 0
-    _draw("padding", lambda view: view.set_config(
-        samples=cfg.samples, max_length=cfg.max_length, channels=cfg.channels, min_length=cfg.min_length,
-        pad_value=cfg.pad_value, mean=cfg.mean, std=cfg.std, seed=cfg.seed), args, size)
-    return 0
+    return _run_or_draw(args, suffix, size, "padding", padding_config(args), "run_padding", padding_csv,
+                        padding_numbers, shown=("samples", "max_length", "channels", "min_length", "pad_value",
+                                                "mean", "std", "seed"))
 
 
 # -- registration -------------------------------------------------------------------------------------

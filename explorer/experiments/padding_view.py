@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
 
 from kernels.experiments import PaddingConfig, run_padding
 
@@ -38,17 +38,6 @@ class PaddingView(RealExperimentView):
         layout.addWidget(self._build_controls())
         layout.addLayout(self._build_plots(), 1)
         self._built(autorun)
-
-    def _double(self, name, lo, hi, value, tip, step=0.1):
-        spin = QDoubleSpinBox(objectName=f"spin_{name}")
-        spin.setRange(lo, hi)
-        spin.setDecimals(2)
-        spin.setSingleStep(step)
-        spin.setValue(value)
-        spin.setKeyboardTracking(False)
-        spin.setToolTip(tip)
-        spin.valueChanged.connect(self.schedule)
-        return spin
 
     def _build_controls(self) -> QWidget:
         box = QGroupBox("Padded batch (N, L, C)")

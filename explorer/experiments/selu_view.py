@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
 
 from kernels.experiments import SeluConfig, run_selu
 
@@ -57,6 +57,7 @@ class SeluView(RealExperimentView):
     """objectName view_selu. `result` is the latest kernels SeluResult."""
 
     NEEDS = ("torch",)
+    DECIMALS = 3
     AUTORUN = True
     RERUN_ON_CHANGE = True
 
@@ -66,17 +67,6 @@ class SeluView(RealExperimentView):
         layout.addWidget(self._build_controls())
         layout.addLayout(self._build_plots(), 1)
         self._built(autorun)
-
-    def _double(self, name, lo, hi, value, tip, step=0.1):
-        spin = QDoubleSpinBox(objectName=f"spin_{name}")
-        spin.setRange(lo, hi)
-        spin.setDecimals(3)
-        spin.setSingleStep(step)
-        spin.setValue(value)
-        spin.setKeyboardTracking(False)
-        spin.setToolTip(tip)
-        spin.valueChanged.connect(self.schedule)
-        return spin
 
     def _build_controls(self) -> QWidget:
         box = QGroupBox("SELU layers")

@@ -5,7 +5,7 @@ a rerun, the status line on failure or cancel, and shutdown."""
 from __future__ import annotations
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QComboBox, QLayout, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLayout, QSpinBox, QVBoxLayout, QWidget
 
 from ..worker import Worker
 from .view_parts import RunBar, install_view_menu, namespace_children, show_outcome, status_label
@@ -87,6 +87,20 @@ class ExperimentView(QWidget):
         spin.setKeyboardTracking(False)
         spin.setToolTip(tip)
         spin.valueChanged.connect(self.schedule if rerun else self.redraw)
+        return spin
+
+    DECIMALS = 2  # of the _double spin boxes
+
+    def _double(self, name, lo, hi, value, tip, step=0.1):
+        """A spin box of DECIMALS decimals that reruns the experiment."""
+        spin = QDoubleSpinBox(objectName=f"spin_{name}")
+        spin.setRange(lo, hi)
+        spin.setDecimals(self.DECIMALS)
+        spin.setSingleStep(step)
+        spin.setValue(value)
+        spin.setKeyboardTracking(False)
+        spin.setToolTip(tip)
+        spin.valueChanged.connect(self.schedule)
         return spin
 
     def _combo(self, name, items, tip):

@@ -7,13 +7,10 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import csv
-import xml.etree.ElementTree as ET
 
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PySide6.QtGui import QImage
 
 from explorer.experiments import view_parts
 from explorer.experiments.iris_view import IrisView
@@ -23,7 +20,6 @@ from explorer.experiments.real_runs import TrainSettings, compute_train
 from explorer.experiments.selu_view import SeluView
 from explorer.experiments.train_view import TrainView
 from explorer.experiments.transformer_view import TransformerView
-from explorer.export import save_widget
 from kernels.experiments import (
     IrisConfig,
     PaddingConfig,
@@ -36,6 +32,8 @@ from kernels.experiments import (
     run_training,
     run_transformer,
 )
+
+from .test_experiments_views import _check_png_svg, _csv_rows
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
@@ -60,19 +58,6 @@ def _run(qtbot, view):
         view.run()
     assert view.error is None and not view.busy
 
-
-def _rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _check_png_svg(view, tmp_path):
-    png, svg = tmp_path / "view.png", tmp_path / "view.svg"
-    save_widget(view, png)
-    image = QImage(str(png))
-    assert not image.isNull() and (image.width(), image.height()) == (view.width(), view.height())
-    save_widget(view, svg)
-    assert any(el.tag.endswith("path") for el in ET.parse(svg).getroot().iter())
 
 
 def _curve(item):
@@ -113,7 +98,7 @@ def test_padding_draws_the_kernels_statistics_and_exports(qtbot, tmp_path):
     assert f"{res.batch.max_change:.3g}" in view.label_change.text()
     _check_png_svg(view, tmp_path)
     view.export_csv(tmp_path / "padding.csv")
-    rows = _rows(tmp_path / "padding.csv")
+    rows = _csv_rows(tmp_path / "padding.csv")
     assert [float(r["bn_var_unmasked"]) for r in rows] == list(res.batch.var_unmasked)
     # a control change reruns (quick), and a config run before comes back from the cache, the same object
     view.spin_seed.setValue(5)
@@ -151,7 +136,7 @@ def test_iris_regions_outside_points_and_table(qtbot, tmp_path):
     assert view.table.rowCount() == 3 and view.table.item(2, 2).text() == str(res.fits["minmax"].iterations)
     assert view.table.item(2, 7).text() == f"{int(res.fits['minmax'].outside.sum())} of {len(res.y_test)}"
     view.export_csv(tmp_path / "iris.csv")
-    rows = _rows(tmp_path / "iris.csv")
+    rows = _csv_rows(tmp_path / "iris.csv")
     assert [int(r["iterations"]) for r in rows] == [f.iterations for f in res.fits.values()]
     assert [int(r["test_outside"]) for r in rows] == [int(f.outside.sum()) for f in res.fits.values()]
     view.shutdown()
@@ -183,7 +168,7 @@ def test_selu_field_trajectory_and_fixed_point(qtbot, tmp_path):
     _run(qtbot, view)
     assert view.result.fixed_point[1] > 1.2 and "moved" in view.label_warnings.text()
     view.export_csv(tmp_path / "selu.csv")
-    rows = _rows(tmp_path / "selu.csv")
+    rows = _csv_rows(tmp_path / "selu.csv")
     assert [float(r["var"]) for r in rows] == list(view.result.trajectory[:, 1])
     view.shutdown()
 
@@ -213,7 +198,7 @@ def test_transformer_waits_for_run_draws_and_cancel_keeps_the_result(qtbot, tmp_
     assert view.table.item(0, 3).text() == f"{g[-1] / g[0]:.4g}"  # Xiong et al.'s last / first block
     _check_png_svg(view, tmp_path)
     view.export_csv(tmp_path / "t.csv")
-    rows = _rows(tmp_path / "t.csv")
+    rows = _csv_rows(tmp_path / "t.csv")
     grad = [float(r["value"]) for r in rows if r["placement"] == "post" and r["quantity"] == "grad_norm"]
     assert grad == list(res.grad_norm["post"])
     # a long run, cancelled: the previous result stays
@@ -255,7 +240,7 @@ def test_figure1_sweep_draws_mean_error_and_toggles_train_mode(qtbot, tmp_path):
                                                                          0.2, 100)))
     assert "BatchNorm" in view.tab_figure1.key.text() and "GroupNorm" in view.tab_figure1.key.text()
     view.export_csv(tmp_path / "f1.csv")
-    rows = _rows(tmp_path / "f1.csv")
+    rows = _csv_rows(tmp_path / "f1.csv")
     assert len(rows) == 4 and float(rows[0]["error"]) == sweep.error[0, 0, 0, 0]
     # a bigger sweep reuses the finished runs; cancelled, it keeps the new ones and the previous result
     before = view.result
@@ -315,7 +300,7 @@ def test_curves_switch_and_finetune_modes_and_save_model(qtbot, tmp_path, monkey
     np.testing.assert_array_equal(_curve(lines[0])[1], 100 * res.shifted_acc["update"])
     np.testing.assert_array_equal(_curve(lines[1])[1], 100 * res.shifted_acc_train_mode["update"])
     view.export_csv(tmp_path / "ft.csv")
-    rows = _rows(tmp_path / "ft.csv")
+    rows = _csv_rows(tmp_path / "ft.csv")
     assert [float(r["original_acc"]) for r in rows if r["mode"] == "frozen"] == list(res.original_acc["frozen"])
     # each mode keeps its own result: back on the curves tab, its runs are drawn again
     view.set_mode("curves")

@@ -22,6 +22,7 @@ from explorer.models.report import COLUMNS, HEALTH_COLORS
 
 from ..kernels import model_files
 from .conftest import RESULT_TIMEOUT
+from .test_model_cli import hook_input
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
 pytestmark = pytest.mark.torch
@@ -290,19 +291,6 @@ def torch_output(module, name, x, training):
     layer.train(training)
     with torch.no_grad():
         return layer(torch.from_numpy(np.ascontiguousarray(x))).numpy()
-
-
-def hook_input(module, name, x):
-    """The layer's input when the module runs on x, seen by a plain forward pre-hook."""
-    seen = {}
-
-    def record(mod, args):
-        seen.setdefault("x", args[0].detach().clone().numpy())  # returns None: the input is left as it is
-    handle = dict(module.named_modules())[name].register_forward_pre_hook(record)
-    with torch.no_grad():
-        module.eval()(torch.from_numpy(x))
-    handle.remove()
-    return seen["x"]
 
 
 LAYERS = {"conv_bn": ["bn1", "bn2", "bn_fc"], "mixed": ["gn", "inorm", "inorm_tracked", "lrn", "ln", "rmsnorm",

@@ -3,6 +3,7 @@ works from any folder: installed with --no-deps into a bare target beside the ch
 dependencies, run from a folder with no source tree in it."""
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,15 +12,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# one pytest-xdist worker builds the wheel: two builds at once share the checkout's build/ folder
-pytestmark = pytest.mark.xdist_group("wheel")
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # built from a copy of the source: setuptools' build/ folder in the checkout holds whatever earlier
+    # builds left there (a stale tree once failed the build with "No such file or directory")
+    source = out / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "docs"))
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--wheel-dir", str(out), str(ROOT)], capture_output=True, text=True, timeout=300,
+                           "--wheel-dir", str(out), str(source)], capture_output=True, text=True, timeout=300,
                           cwd=out)
     if done.returncode != 0:
         pytest.fail(f"pip wheel failed: {done.stderr[-2000:]}")

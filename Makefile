@@ -33,7 +33,7 @@ test-tools:
 test: $(STAMP) test-tools
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadgroup --durations=15
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadfile --max-worker-restart 0 --durations=15
 
 bench: $(STAMP)
 	$(PY) -m kernels.bench

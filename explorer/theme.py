@@ -5,6 +5,7 @@ NORM_EXPLORER_THEME=dark (or light) overrides the system (and lets a test see th
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pyqtgraph as pg
@@ -54,10 +55,22 @@ def _apply(app: QApplication):
     else:
         app.setPalette(app.style().standardPalette())
     pg.setConfigOptions(antialias=True, **plot_colors())
-    for widget in app.allWidgets():  # plots made before the change follow it too
+    for widget in all_widgets(app):  # plots made before the change follow it too
         if isinstance(widget, pg.PlotWidget):
             widget.setBackground(plot_colors()["background"])
         widget.update()
+
+
+def all_widgets(app: QApplication) -> list:
+    """QApplication.allWidgets() with the garbage collector held off: a collection that runs while the
+    list is built can delete a widget it is wrapping (a reference cycle through a Qt object), and that
+    crashed the process (a segfault in the test suite, twice)."""
+    gc.collect()
+    gc.disable()
+    try:
+        return app.allWidgets()
+    finally:
+        gc.enable()
 
 
 def muted() -> str:

@@ -17,6 +17,7 @@ from explorer.atomic import TEMP_MARK, write_bytes
 from explorer.file_loading import LoadError, candidates, load
 from explorer.session import SessionError, open_session, read_session
 from explorer.settings import DEFAULTS, SettingError
+from explorer.theme import all_widgets
 
 from .conftest import update_and_wait
 
@@ -231,10 +232,10 @@ def test_a_long_session_holds_widgets_and_memory_flat(qtbot, window, tmp_path, m
 
     steps(20)
     qtbot.wait(20)
-    widgets, memory = len(QApplication.allWidgets()), rss()
+    widgets, memory = len(all_widgets(QApplication.instance())), rss()
     steps(80)  # a dialog or menu kept alive per step shows as 80 widgets; a leaked scene as hundreds of MB
     qtbot.wait(20)
-    assert len(QApplication.allWidgets()) <= widgets + 5
+    assert len(all_widgets(QApplication.instance())) <= widgets + 5
     assert rss() - memory < 40 * 2**20
 
 

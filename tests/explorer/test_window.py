@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from explorer.main_window import MainWindow
+from explorer.theme import all_widgets
 
 from .conftest import RESULT_TIMEOUT, update_and_wait
 
@@ -23,12 +24,12 @@ def _open_and_close(qtbot):
 def test_open_and_close_ten_times_without_leaking_widgets(qtbot):
     _open_and_close(qtbot)
     gc.collect()
-    baseline = len(QApplication.allWidgets())
+    baseline = len(all_widgets(QApplication.instance()))
     for _ in range(10):  # one widget kept per window shows as ten
         _open_and_close(qtbot)
     gc.collect()
     qtbot.wait(10)
-    assert len(QApplication.allWidgets()) <= baseline
+    assert len(all_widgets(QApplication.instance())) <= baseline
 
 
 def test_hundreds_of_repaints(qtbot, window):

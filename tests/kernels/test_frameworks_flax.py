@@ -13,8 +13,6 @@ from tests.lazy import LazyModule
 
 from .frameworks_support import cases, check_code
 
-# one pytest-xdist worker imports TensorFlow, Keras and JAX (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("tensorflow-keras-jax")
 nnx = LazyModule("flax.nnx", reason="flax is not installed (pip install '.[frameworks]')")
 jnp = LazyModule("jax.numpy")
 

@@ -16,8 +16,6 @@ from tests.lazy import LazyModule
 
 from .frameworks_support import TOL, cases, check_code
 
-# one pytest-xdist worker imports TensorFlow, Keras and JAX (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("tensorflow-keras-jax")
 keras = LazyModule("keras", reason="keras is not installed (pip install '.[frameworks]')")
 
 OFFERS = FRAMEWORKS["keras"].offers

@@ -16,8 +16,6 @@ from tests.lazy import LazyModule
 
 from .frameworks_support import TOL, cases, check_code
 
-# one pytest-xdist worker imports TensorFlow, Keras and JAX (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("tensorflow-keras-jax")
 tf = LazyModule("tensorflow", reason="tensorflow is not installed (pip install '.[frameworks]'); its "
                                      "layers are Keras 3's, checked in test_frameworks_keras.py")
 

@@ -11,9 +11,27 @@ from kernels import METHODS, shared_mask
 from .conftest import update_and_wait
 
 
+@pytest.fixture(scope="module")
+def one_window(qapp):
+    """One window for the method × layout sweep (each test sets every setting it depends on): a window
+    per case cost about 15 s of the suite."""
+    import time
+
+    from explorer.main_window import MainWindow
+    w = MainWindow()
+    w.show()
+    deadline = time.monotonic() + 60
+    while w.state.result is None and time.monotonic() < deadline:
+        qapp.processEvents()
+    yield w
+    w.close()  # stops its worker
+    w.deleteLater()
+
+
 @pytest.mark.parametrize("layout,shape", [("NCHW", (3, 6, 5, 4)), ("NHWC", (3, 5, 4, 6)), ("NLC", (3, 9, 6))])
 @pytest.mark.parametrize("name", list(METHODS))
-def test_every_method_renders(qtbot, window, name, layout, shape):
+def test_every_method_renders(qtbot, one_window, name, layout, shape):
+    window = one_window
     params = {"groups": 3} if name == "group" else {}
     if name == "custom" and "L" in layout:
         params = {"axes": "NL"}

@@ -245,7 +245,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Export figure…", "Ctrl+E", self.export_figure)
         self._action(file_menu, "Export statistics (&CSV)…", "Ctrl+Shift+E", self.export_stats)
         self._action(file_menu, "Export &tensors (.npy)…", None, self.export_tensors)
-        self._action(file_menu, "&Copy current view", "Ctrl+Shift+C", lambda: copy_widget(self.current_view()))
+        self._action(file_menu, "&Copy current view", "Ctrl+Shift+C", self.copy_view)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
 
@@ -396,6 +396,11 @@ class MainWindow(QMainWindow):
         if tab is self.model_view:
             return self.model_view.current_figure()
         return self.view_tabs.currentWidget()
+
+    def copy_view(self):
+        """Edit › Copy current view: the panels brought up to date first, as an export does."""
+        self.settle()
+        copy_widget(self.current_view())
 
     def export_figure(self):
         names = {widget: name for name, widget in self.export_targets().items()}

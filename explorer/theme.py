@@ -5,6 +5,7 @@ NORM_EXPLORER_THEME=dark (or light) overrides the system (and lets a test see th
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 
@@ -55,22 +56,33 @@ def _apply(app: QApplication):
     else:
         app.setPalette(app.style().standardPalette())
     pg.setConfigOptions(antialias=True, **plot_colors())
-    for widget in all_widgets(app):  # plots made before the change follow it too
-        if isinstance(widget, pg.PlotWidget):
-            widget.setBackground(plot_colors()["background"])
-        widget.update()
+    with collector_held():  # plots made before the change follow it too
+        for widget in app.allWidgets():
+            if isinstance(widget, pg.PlotWidget):
+                widget.setBackground(plot_colors()["background"])
+            widget.update()
 
 
-def all_widgets(app: QApplication) -> list:
-    """QApplication.allWidgets() with the garbage collector held off: a collection that runs while the
-    list is built can delete a widget it is wrapping (a reference cycle through a Qt object), and that
-    crashed the process (a segfault in the test suite, twice)."""
+@contextlib.contextmanager
+def collector_held():
+    """The garbage collector held off (and left as it was after): a collection that runs while
+    QApplication.allWidgets() builds its list, or while its widgets are used, can delete a widget it
+    wraps (a reference cycle through a Qt object), and that crashed the process (a segfault in the
+    test suite)."""
+    was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()
     try:
-        return app.allWidgets()
+        yield
     finally:
-        gc.enable()
+        if was_enabled:
+            gc.enable()
+
+
+def all_widgets(app: QApplication) -> list:
+    """QApplication.allWidgets(), built with the collector held off (see collector_held)."""
+    with collector_held():
+        return app.allWidgets()
 
 
 def muted() -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from kernels.experiments import (
     PLACEMENTS,
@@ -32,6 +33,7 @@ from .cli import (
     parse_int,
 )
 from .real_runs import (
+    MODE_FIELDS,
     TRAIN_MODES,
     TrainSettings,
     full_figure1,
@@ -119,6 +121,37 @@ def _draw(name: str, configure, args, size):
     return export_experiment(name, configure, args.out, size, args.dpi)
 
 
+def _shows_exactly(view, wanted: dict):
+    """A figure is drawn from the view's controls: refuse a value they would round or clamp (the figure
+    would show another run than its .csv/.json), naming the setting."""
+    shown = view.config()
+    _refuse_differences({key: getattr(shown, key) for key in wanted}, wanted)
+
+
+def _refuse_differences(shown: dict, wanted: dict):
+    for key, value in wanted.items():
+        if not _same(shown[key], value):
+            raise CliError(f"{key} = {value} cannot be drawn: the window's control for it holds {shown[key]} (its "
+                           f"range or decimals); write .csv or .json for this value, or give one the window accepts")
+
+
+def used_settings(settings) -> dict:
+    """What a train request's runs read (MODE_FIELDS), so the figure is checked on those alone."""
+    used = dict(mode=settings.mode, norms=settings.norms, epochs=settings.epochs)
+    used.update({key: getattr(settings, key) for key in MODE_FIELDS[settings.mode]})
+    if "seeds" not in used:
+        used["seed"] = settings.seeds[0]
+    return used
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
 def _checked_run(fn, *a, **kw):
     """A kernels run: a ValueError is a bad setting (exit 2); a process group that fails is exit 1."""
     try:
@@ -173,6 +206,7 @@ def cmd_train(args) -> int:
     elif suffix is not None:
         def configure(view):
             view.set_config(settings)
+            _refuse_differences(used_settings(view.config()), used_settings(settings))
             view.check_train_mode.setChecked(args.train_mode)
             view.check_log.setChecked(args.log_error)
         outcome = _draw("train", configure, args, size)
@@ -226,8 +260,12 @@ def cmd_sync(args) -> int:
         from kernels.experiments import run_distributed
         _data(args, suffix, lambda: run_distributed(cfg), sync_csv, sync_numbers)
         return 0
-    _draw("sync", lambda view: view.set_config(devices=cfg.devices, shape=cfg.shape, shard_sizes=cfg.shard_sizes,
-                                               inputs=cfg.inputs, seed=cfg.seed), args, size)
+    wanted = dict(devices=cfg.devices, shape=cfg.shape, shard_sizes=cfg.shard_sizes, inputs=cfg.inputs, seed=cfg.seed)
+
+    def configure(view):
+        view.set_config(**wanted)
+        _shows_exactly(view, wanted)
+    _draw("sync", configure, args, size)
     return 0
 
 
@@ -264,7 +302,12 @@ def _run_or_draw(args, suffix, size, name, cfg, run_name, csv, numbers, shown, n
         run = getattr(experiments, run_name)
         _data(args, suffix, lambda: run(cfg), csv, numbers)
         return 0
-    _draw(name, lambda view: view.set_config(**{key: getattr(cfg, key) for key in shown}), args, size)
+    wanted = {key: getattr(cfg, key) for key in shown}
+
+    def configure(view):
+        view.set_config(**wanted)
+        _shows_exactly(view, wanted)
+    _draw(name, configure, args, size)
     return 0
 
 

@@ -55,6 +55,11 @@ def missing_requirements(needs) -> str:
 #: curves: validation accuracy over the steps of one run per normalization; finetune: pretrain, then
 #: fine-tune on shifted digits in every BatchNorm mode; switch: the batch size changed mid-training.
 TRAIN_MODES = ("figure1", "lr", "curves", "finetune", "switch")
+#: the settings each mode reads besides mode, norms, epochs and the first seed (the view's controls)
+MODE_FIELDS = {"figure1": ("seeds", "batch_sizes", "lr"), "lr": ("seeds", "lrs", "batch_size"),
+               "curves": ("batch_size", "lr"),
+               "finetune": ("batch_size", "lr", "shift"),
+               "switch": ("batch_size", "lr", "switch_batch_size", "switch_epoch")}
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ from ..widgets.common import SciSpinBox, blocked
 from . import view_parts
 from .real_base import RealExperimentView
 from .real_runs import (
+    MODE_FIELDS as FIELDS,
+)
+from .real_runs import (
     TRAIN_MODES,
     TrainSettings,
     compute_train,
@@ -41,11 +44,6 @@ from .view_parts import caption, show_outcome
 
 TAB_TITLES = {"figure1": "Figure 1: batch size", "lr": "Learning rate", "curves": "Curves",
               "finetune": "Fine-tuning", "switch": "Batch-size switch"}
-#: the controls each mode reads
-FIELDS = {"figure1": ("seeds", "batch_sizes", "lr"), "lr": ("seeds", "lrs", "batch_size"),
-          "curves": ("batch_size", "lr"),
-          "finetune": ("batch_size", "lr", "shift"), "switch": ("batch_size", "lr", "switch_batch_size",
-                                                                 "switch_epoch")}
 EXPLANATION = (
     "A three-layer CNN on scikit-learn's 8×8 digits (1,297 training and 500 validation images, nothing "
     "downloaded), with the chosen normalization after every convolution; SGD with momentum, the learning rate "

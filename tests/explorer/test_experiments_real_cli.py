@@ -166,6 +166,19 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, argv, message):
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (("transformer", "--width", 512), "width = 512 cannot be drawn: the window's control for it holds 256"),
+    (("padding", "--mean", 2.345), "mean = 2.345 cannot be drawn: the window's control for it holds 2.35"),
+    (("selu", "--tau", 1.2345), "tau = 1.2345 cannot be drawn"),
+    (("train", "--mode", "figure1", "--seeds", "0,5"), "seeds = (0, 5) cannot be drawn"),
+])
+def test_a_figure_never_shows_another_run_than_asked(qapp, tmp_path, argv, message):
+    """A figure is the view's controls: a value they would round or clamp is refused (its .csv/.json are fine)."""
+    code, text = run_cli(*argv, "--out", tmp_path / "x.png")
+    assert code == 2 and message in text and "\n" not in text, text
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_train_needs_an_output_and_unwritable_folders_exit_1(tmp_path):
     code, text = run_cli("train")
     assert code == 2 and "--out" in text and "--save-model" in text

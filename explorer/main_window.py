@@ -28,7 +28,7 @@ from . import __version__
 from .animation import frames, save_animation, step_spans
 from .atomic import SaveError
 from .data_files import save_npy, save_stats_csv
-from .experiments.hub import VIEW_CLASSES, ExperimentsTab, FitScrollArea
+from .experiments.hub import ExperimentsTab, FitScrollArea
 from .export import copy_widget
 from .file_loading import FILE_FILTER, LoadError, load, open_file
 from .lessons import LESSONS
@@ -54,9 +54,6 @@ from .widgets.precision_view import PrecisionView
 from .widgets.tensor_view import TensorView
 from .widgets.translator import TranslatorDialog
 from .widgets.value_view import ValueView
-
-#: The experiments (all in the Experiments tab): name -> view class.
-EXPERIMENTS = VIEW_CLASSES
 
 
 class MainWindow(QMainWindow):

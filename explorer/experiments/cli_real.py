@@ -121,11 +121,15 @@ def _draw(name: str, configure, args, size):
     return export_experiment(name, configure, args.out, size, args.dpi)
 
 
-def _shows_exactly(view, wanted: dict):
-    """A figure is drawn from the view's controls: refuse a value they would round or clamp (the figure
-    would show another run than its .csv/.json), naming the setting."""
-    shown = view.config()
-    _refuse_differences({key: getattr(shown, key) for key in wanted}, wanted)
+def _set_exactly(wanted: dict):
+    """configure(view) for _draw: the view's controls set to `wanted`. A figure is drawn from those
+    controls: a value they would round or clamp is refused (the figure would show another run than its
+    .csv/.json), naming the setting."""
+    def configure(view):
+        view.set_config(**wanted)
+        shown = view.config()
+        _refuse_differences({key: getattr(shown, key) for key in wanted}, wanted)
+    return configure
 
 
 def _refuse_differences(shown: dict, wanted: dict):
@@ -260,12 +264,8 @@ def cmd_sync(args) -> int:
         from kernels.experiments import run_distributed
         _data(args, suffix, lambda: run_distributed(cfg), sync_csv, sync_numbers)
         return 0
-    wanted = dict(devices=cfg.devices, shape=cfg.shape, shard_sizes=cfg.shard_sizes, inputs=cfg.inputs, seed=cfg.seed)
-
-    def configure(view):
-        view.set_config(**wanted)
-        _shows_exactly(view, wanted)
-    _draw("sync", configure, args, size)
+    _draw("sync", _set_exactly(dict(devices=cfg.devices, shape=cfg.shape, shard_sizes=cfg.shard_sizes,
+                                    inputs=cfg.inputs, seed=cfg.seed)), args, size)
     return 0
 
 
@@ -302,12 +302,7 @@ def _run_or_draw(args, suffix, size, name, cfg, run_name, csv, numbers, shown, n
         run = getattr(experiments, run_name)
         _data(args, suffix, lambda: run(cfg), csv, numbers)
         return 0
-    wanted = {key: getattr(cfg, key) for key in shown}
-
-    def configure(view):
-        view.set_config(**wanted)
-        _shows_exactly(view, wanted)
-    _draw(name, configure, args, size)
+    _draw(name, _set_exactly({key: getattr(cfg, key) for key in shown}), args, size)
     return 0
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSlider, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSlider, QTextBrowser, QVBoxLayout
 
 from .. import theme
-from .common import refresh_after
+from .common import DeferredPanel
 
 STEP_MS = 1200  # how long the step-through stays on a step while playing
 
@@ -37,19 +37,17 @@ def _short(v: float) -> str:
     return fmt(v)
 
 
-class ArithmeticPanel(QWidget):
+class ArithmeticPanel(DeferredPanel):
     """objectName panel_arithmetic. set_scene(scene) shows its explanation; the step-through
     emits stepChanged(step index, or -1 for none)."""
 
     stepChanged = Signal(int)
 
     def __init__(self, busy=lambda: False, parent=None):
-        super().__init__(parent)
+        # a new result's text follows once the histograms have painted (DeferredPanel: 1-2 ms of HTML
+        # layout that a dragged slider need not wait for); a step the person picks shows at once
+        super().__init__(busy, parent)
         self.setObjectName("panel_arithmetic")
-        # a new result's text follows once the histograms have painted (1-2 ms of HTML layout that a
-        # dragged slider need not wait for); a step the person picks shows at once
-        self._later = refresh_after(self, self._render, busy)
-        self.scene = None
         self.current = -1  # the step the step-through shows; -1: none (all steps, nothing lit)
         self.text = QTextBrowser(objectName="text_arithmetic")
         self.text.setOpenExternalLinks(False)
@@ -114,7 +112,7 @@ class ArithmeticPanel(QWidget):
             self.slider.blockSignals(True)
             self.slider.setValue(self.current)
             self.slider.blockSignals(False)
-        self._render()
+        self.refresh()
         self.stepChanged.emit(self.current)
 
     def toggle_play(self):
@@ -136,11 +134,6 @@ class ArithmeticPanel(QWidget):
         self.show_step(self.current + 1)
 
     def refresh(self):
-        """The text for the current scene now (an export or a test needs it before the timer fires)."""
-        self._later.stop()
-        self._render()
-
-    def _render(self):
         if self.explanation is None:
             self.text.setHtml("")
             return
